@@ -1,0 +1,76 @@
+"""Inference backends behind one protocol.
+
+A backend is anything with ``async generate(messages, params, on_token=None)
+-> Completion`` and ``async aclose()``. Capabilities are class attributes.
+A registry maps spec kinds to factories; each factory imports its heavy
+dependency lazily.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Protocol
+
+from fansi.models import Kind, ModelSpec, parse_spec
+from fansi.records import Completion, GenerateParams, Message
+
+if TYPE_CHECKING:
+    from fansi.config import Settings
+
+TokenCallback = Callable[[str], None]
+
+
+class Backend(Protocol):
+    #: Name shown to users and stored with every call, e.g. ``embedded``.
+    name: str
+    #: Whether ``params.json_schema`` is enforced by constrained decoding.
+    supports_schema: bool
+    #: How many calls it is useful to have in flight at once.
+    max_concurrency: int
+
+    async def generate(
+        self,
+        messages: Sequence[Message],
+        params: GenerateParams,
+        on_token: TokenCallback | None = None,
+    ) -> Completion:
+        """Generate one completion. Only infrastructure failures raise (``BackendError``)."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release threads, models and connections."""
+        ...
+
+
+def _make_llamacpp(spec: ModelSpec, settings: Settings) -> Backend:
+    from fansi.backends.llamacpp import LlamaCppBackend
+
+    return LlamaCppBackend.from_spec(spec, settings)
+
+
+def _make_openai(spec: ModelSpec, settings: Settings) -> Backend:
+    from fansi.backends.openai import OpenAIBackend
+
+    return OpenAIBackend.from_spec(spec, settings)
+
+
+def _make_fake(spec: ModelSpec, settings: Settings) -> Backend:
+    from fansi.backends.fake import FakeBackend
+
+    return FakeBackend.echo()
+
+
+REGISTRY: dict[Kind, Callable[[ModelSpec, Settings], Backend]] = {
+    "llamacpp": _make_llamacpp,
+    "openai": _make_openai,
+    "fake": _make_fake,
+}
+
+
+def create_backend(spec: str | ModelSpec, settings: Settings) -> Backend:
+    """Build the backend for a model spec string such as ``embedded``."""
+    parsed = parse_spec(spec) if isinstance(spec, str) else spec
+    return REGISTRY[parsed.kind](parsed, settings)
+
+
+__all__ = ["Backend", "TokenCallback", "create_backend"]

@@ -1,0 +1,122 @@
+"""Settings, resolved once at the edge.
+
+Precedence, lowest first: built-in defaults < ``fansi.toml`` < ``FANSI_*``
+environment variables < explicit flags. The file is the first of
+``$FANSI_CONFIG``, ``./fansi.toml`` and ``$FANSI_HOME/fansi.toml`` that exists.
+Nothing below this module reads the environment.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from fansi.errors import ConfigError
+
+Effort = Literal["low", "medium", "high", "heavy"]
+Schedule = Literal["adaptive", "fixed", "streak"]
+
+
+def default_home() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("fansi", appauthor=False))
+
+
+class Settings(BaseModel):
+    """Every setting fansi reads. Frozen; ``None`` means "backend default"."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    home: Path = Field(default_factory=default_home)
+    model: str = "embedded"
+    # Generation
+    max_tokens: int = Field(default=1024, ge=1)
+    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
+    seed: int | None = None
+    # Local inference
+    threads: int | None = Field(default=None, ge=1)
+    context: int = Field(default=8192, ge=256)
+    # Remote inference
+    api_key: str | None = None
+    timeout_s: float = Field(default=600.0, gt=0)
+    retries: int = Field(default=3, ge=0)
+    concurrency: int = Field(default=4, ge=1)
+    # The search (see fansi.engine)
+    effort: Effort = "low"
+    schedule: Schedule = "adaptive"
+    max_problem_chars: int = Field(default=20_000, ge=1)
+
+    @property
+    def models_dir(self) -> Path:
+        return self.home / "models"
+
+    @property
+    def store_path(self) -> Path:
+        return self.home / "fansi.db"
+
+
+FIELDS = tuple(Settings.model_fields)
+
+
+def _config_file(env: Mapping[str, str], cwd: Path, home: Path) -> Path | None:
+    explicit = env.get("FANSI_CONFIG")
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise ConfigError(f"FANSI_CONFIG points at {path}, which is not a file")
+        return path
+    for path in (cwd / "fansi.toml", home / "fansi.toml"):
+        if path.is_file():
+            return path
+    return None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
+    # Accept both a flat file and one with a [fansi] table.
+    table = data.get("fansi", data)
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: [fansi] must be a table")
+    return table
+
+
+def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for name in FIELDS:
+        raw = env.get(f"FANSI_{name.upper()}")
+        if raw is not None and raw != "":
+            values[name] = raw
+    return values
+
+
+def load_settings(
+    flags: Mapping[str, Any] | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> Settings:
+    """Resolve settings from every source. Flags whose value is ``None`` are ignored."""
+    env = os.environ if env is None else env
+    cwd = Path.cwd() if cwd is None else cwd
+    from_env = _from_env(env)
+    given = {k: v for k, v in (flags or {}).items() if v is not None}
+    home = Path(given.get("home") or from_env.get("home") or default_home()).expanduser()
+    path = _config_file(env, cwd, home)
+    from_file = _read_toml(path) if path else {}
+    merged = {**from_file, **from_env, **given}
+    try:
+        return Settings(**merged)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "settings"
+        source = f" (from {path})" if path and where in from_file else ""
+        raise ConfigError(f"invalid setting {where}{source}: {first['msg']}") from exc

@@ -1,0 +1,153 @@
+"""Plain records that flow between backends, the engine and the store.
+
+They are frozen dataclasses: cheap, hashable where useful, and trivially
+turned into JSON with :func:`to_dict`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any, Literal
+
+Role = Literal["system", "user", "assistant"]
+StopReason = Literal["stop", "length", "cancelled"]
+Severity = Literal["minor", "major", "fatal"]
+
+
+@dataclass(frozen=True)
+class Message:
+    role: Role
+    content: str
+
+
+@dataclass(frozen=True)
+class GenerateParams:
+    """Sampling settings for one call. ``None`` means "the backend's default"."""
+
+    max_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    seed: int | None = None
+    stop: tuple[str, ...] = ()
+    # A JSON schema the output must follow (constrained decoding where the
+    # backend supports it; a plain instruction where it does not).
+    json_schema: dict[str, Any] | None = None
+
+    def key(self) -> str:
+        """A stable string for cache keys."""
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+
+@dataclass(frozen=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.prompt_tokens + other.prompt_tokens,
+            self.completion_tokens + other.completion_tokens,
+        )
+
+
+@dataclass(frozen=True)
+class Completion:
+    """What a backend returns. Truncation is data (``stop_reason="length"``)."""
+
+    text: str
+    stop_reason: StopReason
+    usage: Usage
+    latency_s: float
+    model: str
+    cached: bool = False
+
+
+@dataclass(frozen=True)
+class Problem:
+    text: str
+    # The reference final answer, when one is known (evaluation only).
+    answer: str | None = None
+    id: str = ""
+
+    def digest(self) -> str:
+        return hashlib.sha256(self.text.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Issue:
+    location: str
+    description: str
+    severity: Severity
+
+
+@dataclass(frozen=True)
+class Candidate:
+    id: str
+    solution: str
+    self_evaluation: str
+    self_score: float | None
+    answer: str | None
+    parents: tuple[str, ...] = ()
+    # Ids of the verifications whose issues this candidate answers.
+    answered: tuple[str, ...] = ()
+    round: int = 0
+    truncated: bool = False
+
+
+@dataclass(frozen=True)
+class Verification:
+    """One verifier sample. ``score is None`` means *unknown*, never a pass."""
+
+    id: str
+    candidate_id: str
+    score: float | None
+    issues: tuple[Issue, ...]
+    raw: str
+    reason: str = ""
+    weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class MetaCheck:
+    id: str
+    verification_id: str
+    issue_index: int
+    real: bool | None
+    raw: str
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Caps on what a run may spend. ``None`` means no cap."""
+
+    tokens: int | None = None
+    calls: int | None = None
+    seconds: float | None = None
+
+
+def to_dict(record: Any) -> Any:
+    """A JSON-ready dict of any record above (tuples become lists)."""
+    return json.loads(json.dumps(dataclasses.asdict(record)))
+
+
+__all__ = [
+    "Budget",
+    "Candidate",
+    "Completion",
+    "GenerateParams",
+    "Issue",
+    "Message",
+    "MetaCheck",
+    "Problem",
+    "Usage",
+    "Verification",
+    "to_dict",
+]
