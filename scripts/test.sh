@@ -3,6 +3,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --dev
-.venv/bin/ruff check src tests benchmarks
+.venv/bin/ruff check .
 .venv/bin/mypy
 .venv/bin/python -m pytest "$@"

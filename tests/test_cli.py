@@ -60,12 +60,14 @@ def test_models_prepare_then_verified(fansi_home: Path, monkeypatch: pytest.Monk
 def test_solve_on_fake_prints_text_and_json() -> None:
     code, out, _ = run("solve", "--model", "fake", "What is 1+1?")
     assert code == 0
-    assert "What is 1+1?" in out
-    code, out, _ = run("solve", "--model", "fake", "--json", "What is 1+1?")
+    assert "What is 1+1?" in out  # the echo model repeats its prompt
+    assert "verdict: UNKNOWN" in out  # an echo is no verdict: never a pass
+    code, out, _ = run("solve", "--model", "fake", "--json", "-q", "What is 1+1?")
     data = json.loads(out)
-    assert data["model"] == "fake"
-    assert data["stop_reason"] in ("stop", "length")
+    assert data["verdict"] == "unknown"
+    assert data["best"]["solution"]
     assert data["usage"]["completion_tokens"] > 0
+    assert data["calibrated"] is False
 
 
 def test_solve_reads_stdin_and_files(tmp_path: Path) -> None:
@@ -133,9 +135,12 @@ def test_unreachable_server_is_reported(monkeypatch: pytest.MonkeyPatch) -> None
 
 @pytest.mark.embedded
 def test_solve_smoke_on_embedded_model(model_home: Path) -> None:
-    code, out, err = run("solve", "--json", "--max-tokens", "16", "--seed", "1", "What is 2+3?")
+    code, out, err = run("solve", "--json", "--effort", "low", "-n", "1", "-k", "1",
+                         "--max-tokens", "48", "--verify-tokens", "48", "What is 2+3?")
     assert code == 0, err
     data = json.loads(out)
-    assert data["model"] == "embedded"
-    assert isinstance(data["solution"], str) and data["solution"]
-    assert 0 < data["usage"]["completion_tokens"] <= 16
+    assert data["verdict"] in ("pass", "fail", "unknown")
+    assert isinstance(data["best"]["solution"], str) and data["best"]["solution"]
+    assert 0 <= data["confidence"] <= 1
+    assert len(data["verifications"]) >= 1
+    assert data["candidates"] == 1

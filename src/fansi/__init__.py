@@ -18,6 +18,19 @@ from fansi.records import (
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str) -> object:
+    # The API pulls in the engine and the store; load it on first use so that
+    # `import fansi` (and every check worker) stays light.
+    if name in _API:
+        from fansi import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'fansi' has no attribute {name!r}")
+
+
+_API = ("solve", "asolve", "verify", "averify", "aresume")
+
 __all__ = [
     "Budget",
     "Candidate",
@@ -31,4 +44,9 @@ __all__ = [
     "Usage",
     "Verification",
     "__version__",
+    "aresume",
+    "asolve",
+    "averify",
+    "solve",
+    "verify",
 ]

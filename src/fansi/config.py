@@ -37,6 +37,9 @@ class Settings(BaseModel):
     model: str = "embedded"
     # Generation
     max_tokens: int = Field(default=1024, ge=1)
+    # Verdicts are short JSON; a cap keeps a looping small model from
+    # spending a solution's worth of tokens on one.
+    verify_tokens: int = Field(default=640, ge=1)
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)
     seed: int | None = None
     # Local inference
@@ -50,6 +53,15 @@ class Settings(BaseModel):
     # The search (see fansi.engine)
     effort: Effort = "low"
     schedule: Schedule = "adaptive"
+    # Each of these overrides the effort preset when set.
+    n: int | None = Field(default=None, ge=1)
+    k: int | None = Field(default=None, ge=1)
+    m: int | None = Field(default=None, ge=0)
+    rounds: int | None = Field(default=None, ge=1)
+    # Budgets cap any preset; None means no cap.
+    budget_tokens: int | None = Field(default=None, ge=1)
+    budget_calls: int | None = Field(default=None, ge=1)
+    budget_seconds: float | None = Field(default=None, gt=0)
     max_problem_chars: int = Field(default=20_000, ge=1)
 
     @property

@@ -16,6 +16,10 @@ from fansi.errors import ConfigError, FansiError, InputError
 # name -> (module, attribute, one-line help shown by `fansi --help`)
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "solve": ("fansi.cli.solve", "solve", "Solve a problem and print the answer."),
+    "verify": ("fansi.cli.verify", "verify", "Grade a given solution or proof."),
+    "run": ("fansi.cli.batch", "run", "Solve every problem of a JSONL file (resumable)."),
+    "runs": ("fansi.cli.runs", "runs", "List the stored runs."),
+    "show": ("fansi.cli.runs", "show", "Show a run's tree of candidates and verifications."),
     "models": ("fansi.cli.models", "models", "List the known models and their state."),
 }
 
@@ -45,6 +49,9 @@ class LazyGroup(click.Group):
             return super().invoke(ctx)
         except FansiError as exc:
             fail(exc)
+        except KeyboardInterrupt:
+            click.echo("\ninterrupted; what finished is stored (see `fansi runs`).", err=True)
+            sys.exit(130)
 
 
 def fail(exc: FansiError) -> None:

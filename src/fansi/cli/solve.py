@@ -1,4 +1,4 @@
-"""`fansi solve`: solve one problem."""
+"""`fansi solve`: solve one problem with the full verify-and-refine loop."""
 
 from __future__ import annotations
 
@@ -10,7 +10,21 @@ from typing import Any
 
 import click
 
-from fansi.cli.options import model_options, settings_from
+from fansi.cli.options import model_options, search_options, settings_from
+
+
+def read_problem_arg(text: str | None, file: str | None) -> str:
+    """The problem text from TEXT or -f FILE ('-' for standard input)."""
+    from fansi.inputs import decode, read_text_file
+
+    if (text is None) == (file is None):
+        raise click.UsageError("give the problem as TEXT or with -f FILE (not both)")
+    if file == "-":
+        return decode(sys.stdin.buffer.read(), source="standard input")
+    if file is not None:
+        return read_text_file(Path(file))
+    assert text is not None
+    return text
 
 
 @click.command()
@@ -18,73 +32,48 @@ from fansi.cli.options import model_options, settings_from
 @click.option("-f", "--file", "file", type=click.Path(dir_okay=False, allow_dash=True),
               help="Read the problem from a file ('-' for standard input).")
 @model_options
+@search_options
+@click.option("--resume", "resume", metavar="RUN_ID",
+              help="Continue an interrupted run (finished calls are not repeated).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
-def solve(text: str | None, file: str | None, as_json: bool, **flags: Any) -> None:
-    """Solve a problem given as TEXT or with -f FILE.
+@click.option("--quiet", "-q", is_flag=True, help="No progress on standard error.")
+def solve(text: str | None, file: str | None, resume: str | None, as_json: bool, quiet: bool,
+          **flags: Any) -> None:
+    """Solve a problem given as TEXT or with -f FILE, and check the answer.
+
+    fansi writes n candidate solutions, has each verified by independent
+    verifier samples (issues are meta-checked), refines the best ones against
+    the confirmed issues, and prints the best candidate with its verdict,
+    the issues found and a confidence. Progress goes to standard error.
 
     \b
-    Example:
+    Examples:
       fansi solve "Prove that the product of two odd integers is odd."
+      fansi solve -f problem.txt --effort medium --model gguf:~/models/qwen7b.gguf
+      fansi solve --resume 3f2a9c01d4e5
     """
-    from fansi.inputs import decode, problem_from_text, read_text_file
+    from fansi import api
+    from fansi.cli.progress import Progress
+    from fansi.cli.render import render_result
+    from fansi.inputs import problem_from_text
 
-    settings = settings_from(**flags)
-    if (text is None) == (file is None):
-        raise click.UsageError("give the problem as TEXT or with -f FILE (not both)")
-    if file == "-":
-        text = decode(sys.stdin.buffer.read(), source="standard input")
-    elif file is not None:
-        text = read_text_file(Path(file))
-    assert text is not None
-    problem = problem_from_text(text, max_chars=settings.max_problem_chars)
-    stream = sys.stdout.isatty() and not as_json
-    result = asyncio.run(_solve(problem.text, settings, stream))
-    if as_json:
-        click.echo(json.dumps(result, indent=2, ensure_ascii=False))
-    elif stream:
-        click.echo()
+    progress = Progress(quiet=quiet)
+    if resume:
+        if text or file:
+            raise click.UsageError("--resume takes no problem")
+        result = asyncio.run(api.aresume(resume, on_event=progress, home=flags.get("home")))
     else:
-        click.echo(result["solution"])
-    if not as_json:
-        click.secho(
-            f"[{result['model']}: {result['usage']['completion_tokens']} tokens, "
-            f"{result['seconds']:.1f}s, stop={result['stop_reason']}]",
-            dim=True, err=True,
-        )
-
-
-async def _solve(text: str, settings: Any, stream: bool) -> dict[str, Any]:
-    from fansi.backends import create_backend
-    from fansi.records import GenerateParams, Message
-
-    click.secho(f"loading {settings.model} …", dim=True, err=True)
-    backend = create_backend(settings.model, settings)
-    try:
-        params = GenerateParams(
-            max_tokens=settings.max_tokens, temperature=settings.temperature, seed=settings.seed
-        )
-        messages = [
-            Message("system", "You are a careful mathematician. Write a complete, rigorous "
-                              "solution. If the problem asks for a value, end with "
-                              "\\boxed{answer}."),
-            Message("user", text),
-        ]
-
-        def echo(piece: str) -> None:
-            click.echo(piece, nl=False)
-            sys.stdout.flush()
-
-        completion = await backend.generate(messages, params, on_token=echo if stream else None)
-    finally:
-        await backend.aclose()
-    return {
-        "problem": text,
-        "solution": completion.text,
-        "model": completion.model,
-        "stop_reason": completion.stop_reason,
-        "usage": {
-            "prompt_tokens": completion.usage.prompt_tokens,
-            "completion_tokens": completion.usage.completion_tokens,
-        },
-        "seconds": completion.latency_s,
-    }
+        settings = settings_from(**flags)
+        problem = problem_from_text(read_problem_arg(text, file),
+                                    max_chars=settings.max_problem_chars)
+        if not quiet:
+            click.secho(f"solving with {settings.model} (effort {settings.effort}, schedule "
+                        f"{settings.schedule}) …", dim=True, err=True)
+        try:
+            result = asyncio.run(api.asolve(problem, settings=settings, on_event=progress))
+        finally:
+            progress.close()
+    if as_json:
+        click.echo(json.dumps(api.result_dict(result), indent=2, ensure_ascii=False))
+    else:
+        click.echo(render_result(result))

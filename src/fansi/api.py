@@ -1,0 +1,242 @@
+"""The Python API: solve and verify, async first, with thin sync wrappers.
+
+    >>> import fansi
+    >>> result = fansi.solve("Prove that the product of two odd integers is odd.")
+    >>> result.verdict, result.confidence, result.best.solution
+
+Every run is recorded in the SQLite store in FANSI_HOME, and every model call
+goes through the call cache, so a run that was interrupted continues where it
+stopped (``resume=RUN_ID``) without repeating a finished call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from fansi.backends import Backend, create_backend
+from fansi.config import Settings, load_settings
+from fansi.engine.budget import SearchConfig
+from fansi.engine.events import EventHandler
+from fansi.engine.search import Search, SearchResult
+from fansi.errors import ConfigError, InputError
+from fansi.inputs import problem_from_text
+from fansi.models import parse_spec
+from fansi.records import Budget, Candidate, Problem
+from fansi.store import CachedBackend, Store
+
+__version__ = "0.1.0"
+
+
+def search_config(settings: Settings) -> SearchConfig:
+    """The search configuration that a set of resolved settings asks for."""
+    return SearchConfig.from_effort(
+        settings.effort,
+        n=settings.n,
+        k=settings.k,
+        m=settings.m,
+        rounds=settings.rounds,
+        schedule=settings.schedule,
+        max_tokens=settings.max_tokens,
+        verify_tokens=settings.verify_tokens,
+        meta_tokens=min(384, settings.verify_tokens),
+        temperature=settings.temperature if settings.temperature is not None else 0.7,
+        seed=settings.seed if settings.seed is not None else 0,
+        budget=Budget(settings.budget_tokens, settings.budget_calls, settings.budget_seconds),
+    )
+
+
+def model_checksum(spec: str) -> str | None:
+    """The sha256 of a packaged model; None for other files and for servers."""
+    try:
+        packaged = parse_spec(spec).packaged
+    except ConfigError:
+        return None
+    return packaged.sha256 if packaged else None
+
+
+def stable_run_id(problem: Problem, settings: Settings) -> str:
+    """A run id that is the same for the same problem and search settings, so
+    that re-running a batch finds the runs it started before."""
+    wanted = settings.model_dump(mode="json", exclude={"home", "api_key", "threads"})
+    text = json.dumps([problem.text, problem.id, wanted], sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+@contextmanager
+def _store(settings: Settings) -> Iterator[Store]:
+    store = Store.open(settings.store_path)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def _settings(settings: Settings | None, overrides: dict[str, Any]) -> Settings:
+    if settings is None:
+        return load_settings(overrides)
+    given = {k: v for k, v in overrides.items() if v is not None}
+    return settings.model_copy(update=given) if given else settings
+
+
+async def asolve(
+    problem: str | Problem,
+    *,
+    settings: Settings | None = None,
+    backend: Backend | None = None,
+    on_event: EventHandler | None = None,
+    run_id: str | None = None,
+    **overrides: Any,
+) -> SearchResult:
+    """Solve a problem with the full loop and return the best candidate and its verdict.
+
+    Args:
+        problem: The problem text (or a Problem).
+        settings: Resolved settings; by default they are loaded from
+            fansi.toml and the environment, with ``overrides`` on top.
+        backend: A backend to use instead of building one from ``settings.model``
+            (it is not closed here).
+        on_event: Called with each engine Event, e.g. to show progress.
+        run_id: Give an id to make the run findable (``fansi run`` does);
+            an existing unfinished run with this id is continued.
+        **overrides: Any Settings field, e.g. ``model="tiny"``, ``effort="medium"``.
+
+    Returns:
+        The SearchResult; it is also stored under ``result.run_id``.
+    """
+    settings = _settings(settings, overrides)
+    if isinstance(problem, str):
+        problem = problem_from_text(problem, max_chars=settings.max_problem_chars)
+    with _store(settings) as store:
+        record = store.run(run_id) if run_id else None
+        if record is None:
+            run_id = store.create_run(
+                problem,
+                settings=settings.model_dump(mode="json"),
+                fansi_version=__version__,
+                model=backend.name if backend else settings.model,
+                model_checksum=model_checksum(backend.name if backend else settings.model),
+                run_id=run_id,
+            )
+        assert run_id is not None
+        return await _run(store, run_id, problem, settings, backend, on_event)
+
+
+async def aresume(
+    run_id: str, *, backend: Backend | None = None, on_event: EventHandler | None = None,
+    home: str | None = None,
+) -> SearchResult:
+    """Continue a stored run with the settings it was started with."""
+    base = load_settings({"home": home})
+    with _store(base) as store:
+        record = store.run(run_id)
+        if record is None:
+            raise InputError(f"no run {run_id!r} in {base.store_path}",
+                             hint="List the runs with `fansi runs`.")
+        problem = store.problem(record.problem_id)
+        assert problem is not None
+        stored = {k: v for k, v in record.settings.items() if k in Settings.model_fields}
+        try:
+            settings = Settings(**{**stored, "home": base.home, "api_key": base.api_key})
+        except ValueError as exc:
+            raise ConfigError(f"run {run_id} has settings this fansi cannot read: {exc}") from exc
+        return await _run(store, run_id, problem, settings, backend, on_event)
+
+
+async def _run(
+    store: Store,
+    run_id: str,
+    problem: Problem,
+    settings: Settings,
+    backend: Backend | None,
+    on_event: EventHandler | None,
+) -> SearchResult:
+    own = backend is None
+    inner = backend if backend is not None else create_backend(settings.model, settings)
+    cached = CachedBackend(inner, store, run_id=run_id)
+    from fansi.checks import CheckPool
+
+    try:
+        async with CheckPool() as checks:
+            search = Search(problem, cached, search_config(settings), run_id=run_id,
+                            store=store, on_event=on_event, checks=checks)
+            result = await search.run()
+    except BaseException as exc:
+        interrupted = isinstance(exc, KeyboardInterrupt | asyncio.CancelledError)
+        store.set_run_status(run_id, "interrupted" if interrupted else "failed",
+                             error=f"{type(exc).__name__}: {exc}")
+        raise
+    finally:
+        if own:
+            await inner.aclose()
+    store.set_run_status(run_id, "done", result=result_dict(result))
+    return result
+
+
+async def averify(
+    problem: str | Problem,
+    solution: str,
+    *,
+    settings: Settings | None = None,
+    backend: Backend | None = None,
+    on_event: EventHandler | None = None,
+    **overrides: Any,
+) -> SearchResult:
+    """Grade a given solution with k verifier samples and meta-checks.
+
+    The solution is treated as one candidate; all k verifications are drawn
+    (the fixed schedule), so the grade does not depend on the order of verdicts.
+    """
+    settings = _settings(settings, overrides)
+    if isinstance(problem, str):
+        problem = problem_from_text(problem, max_chars=settings.max_problem_chars)
+    if not solution.strip():
+        raise InputError("the solution is empty")
+    from fansi.checks.answers import extract
+
+    with _store(settings) as store:
+        run_id = store.create_run(
+            problem, settings={**settings.model_dump(mode="json"), "mode": "verify"},
+            fansi_version=__version__, model=backend.name if backend else settings.model,
+            model_checksum=model_checksum(backend.name if backend else settings.model),
+        )
+        own = backend is None
+        inner = backend if backend is not None else create_backend(settings.model, settings)
+        config = search_config(settings.model_copy(update={"schedule": "fixed"}))
+        search = Search(problem, CachedBackend(inner, store, run_id=run_id), config,
+                        run_id=run_id, store=store, on_event=on_event)
+        try:
+            candidate = Candidate(f"{run_id}-given", solution.strip(), "", None,
+                                  extract(solution))
+            checked = search.admit(candidate)
+            assert checked is not None
+            await search.verify_candidate(checked)
+            result = search.result("rounds")
+        finally:
+            if own:
+                await inner.aclose()
+        store.set_run_status(run_id, "done", result=result_dict(result))
+        return result
+
+
+def solve(problem: str | Problem, **kwargs: Any) -> SearchResult:
+    """Synchronous :func:`asolve`."""
+    return asyncio.run(asolve(problem, **kwargs))
+
+
+def verify(problem: str | Problem, solution: str, **kwargs: Any) -> SearchResult:
+    """Synchronous :func:`averify`."""
+    return asyncio.run(averify(problem, solution, **kwargs))
+
+
+def result_dict(result: SearchResult) -> dict[str, Any]:
+    """A JSON-ready dict of a result (what ``--json`` prints and the store keeps)."""
+    from fansi.records import to_dict
+
+    data: dict[str, Any] = to_dict(result)
+    data["total_tokens"] = result.usage.total_tokens
+    return data

@@ -1,0 +1,132 @@
+"""Effort presets, the search configuration, and the meter that enforces budgets."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+from fansi.backends import Backend, TokenCallback
+from fansi.config import Effort, Schedule
+from fansi.records import Budget, Completion, GenerateParams, Message, Usage
+
+#: effort -> (n candidates, k verifications, m refined per round, rounds)
+EFFORTS: dict[Effort, tuple[int, int, int, int]] = {
+    "low": (2, 2, 1, 1),
+    "medium": (4, 4, 2, 2),
+    "high": (8, 8, 4, 4),
+    "heavy": (64, 64, 8, 16),
+}
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """Every knob of the search. Build one with :meth:`from_effort`.
+
+    ``rounds`` counts rounds in all: round 0 writes ``n`` candidates, each
+    later round refines the best ``m``. ``k`` is how many passing
+    verifications a candidate needs to be accepted.
+    """
+
+    n: int = 2
+    k: int = 2
+    m: int = 1
+    rounds: int = 1
+    schedule: Schedule = "adaptive"
+    #: adaptive: verifications launched at once per candidate.
+    wave: int = 2
+    #: streak: consecutive failures after which a candidate is given up.
+    reject_after: int = 2
+    meta_check: bool = True
+    max_tokens: int = 1024
+    verify_tokens: int = 640
+    meta_tokens: int = 384
+    temperature: float = 0.7
+    seed: int = 0
+    budget: Budget = field(default_factory=Budget)
+
+    @classmethod
+    def from_effort(cls, effort: Effort = "low", **overrides: object) -> SearchConfig:
+        n, k, m, rounds = EFFORTS[effort]
+        given = {key: value for key, value in overrides.items() if value is not None}
+        return replace(cls(n=n, k=k, m=m, rounds=rounds), **given)  # type: ignore[arg-type]
+
+    def __post_init__(self) -> None:
+        for name in ("n", "k", "rounds", "wave", "reject_after", "max_tokens"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1")
+        if self.m < 0:
+            raise ValueError("m must be at least 0")
+
+
+def derive_seed(base: int, *parts: object) -> int:
+    """A per-call seed from the run's seed and the call's place in the search.
+
+    Every sample gets its own seed, so samples differ, and a resumed run asks
+    exactly the same calls again (which the call cache then answers).
+    """
+    text = "|".join(str(p) for p in (base, *parts))
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "big") & 0x7FFFFFFF
+
+
+@dataclass
+class Meter:
+    """Counts what a run spends. Cached calls count too, so that a resumed run
+    makes the same budget decisions as the run it continues."""
+
+    budget: Budget
+    usage: Usage = field(default_factory=Usage)
+    calls: int = 0
+    cached_calls: int = 0
+    failed_calls: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def seconds(self) -> float:
+        return time.monotonic() - self.started
+
+    def exhausted(self) -> str | None:
+        """Which cap is spent ("tokens", "calls", "seconds"), or None."""
+        b = self.budget
+        if b.tokens is not None and self.usage.total_tokens >= b.tokens:
+            return "tokens"
+        if b.calls is not None and self.calls >= b.calls:
+            return "calls"
+        if b.seconds is not None and self.seconds >= b.seconds:
+            return "seconds"
+        return None
+
+    def add(self, completion: Completion) -> None:
+        self.calls += 1
+        self.usage = self.usage + completion.usage
+        if completion.cached:
+            self.cached_calls += 1
+
+
+class MeteredBackend:
+    """Wraps a backend and feeds every completion to a :class:`Meter`."""
+
+    def __init__(self, inner: Backend, meter: Meter) -> None:
+        self.inner = inner
+        self.meter = meter
+        self.name = inner.name
+        self.supports_schema = inner.supports_schema
+        self.max_concurrency = inner.max_concurrency
+
+    async def generate(
+        self,
+        messages: Sequence[Message],
+        params: GenerateParams,
+        on_token: TokenCallback | None = None,
+    ) -> Completion:
+        try:
+            completion = await self.inner.generate(messages, params, on_token)
+        except Exception:
+            self.meter.failed_calls += 1
+            raise
+        self.meter.add(completion)
+        return completion
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()

@@ -1,0 +1,461 @@
+"""Model text -> structured records. Nothing here raises on model text.
+
+Three readers, one per kind of model output:
+
+- :func:`parse_candidate` reads a writer's reply: a ``## Solution`` section,
+  a ``## Self-evaluation`` section and a last line ``Self-score: S``. The
+  final answer is the last ``\\boxed{...}`` (balanced braces) in the solution,
+  or else its last ``Final answer: ...`` line.
+- :func:`parse_verdict` reads a verifier's reply: the LAST JSON object in it,
+  which must follow :data:`VERDICT_SCHEMA`.
+- :func:`parse_meta` reads a meta-verifier's reply: the LAST JSON object,
+  which must follow :data:`META_SCHEMA`.
+
+Whatever cannot be read comes back as ``None`` with a reason. For a verdict,
+``None`` means *unknown*, which is never a pass.
+
+Two rules protect the verdict from the text under review:
+
+- A score of 1 together with a fatal issue contradicts the rubric; it is read
+  as a score of 0 (the issue is the more specific evidence).
+- When the caller passes the reviewed text as ``reviewed``, a verdict object
+  that also occurs in that text (at any nesting) is taken to be copied, not
+  judged, and is read as unknown. An honest solution has no reason to contain
+  a verdict, and a verifier that parrots one has not done its job.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from typing import Any, NamedTuple
+
+from pydantic import BaseModel, ConfigDict, StrictBool, StrictInt, StrictStr, ValidationError
+
+from fansi.records import Issue, Severity
+
+VERDICT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "issues": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "location": {"type": "string"},
+                    "description": {"type": "string"},
+                    "severity": {"type": "string", "enum": ["minor", "major", "fatal"]},
+                },
+                "required": ["location", "description", "severity"],
+                "additionalProperties": False,
+            },
+        },
+        "score": {"enum": [0, 0.5, 1]},
+    },
+    "required": ["issues", "score"],
+    "additionalProperties": False,
+}
+"""The verifier's reply. Issues come before the score so that a model decoding
+under this schema lists what is wrong before it commits to a number."""
+
+META_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "checks": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "issue": {"type": "integer", "minimum": 1},
+                    "reason": {"type": "string"},
+                    "real": {"type": "boolean"},
+                },
+                "required": ["issue", "reason", "real"],
+                "additionalProperties": False,
+            },
+        },
+    },
+    "required": ["checks"],
+    "additionalProperties": False,
+}
+"""The meta-verifier's reply: ``issue`` is the 1-based number of an issue in
+the report it was shown; the reason comes before the decision."""
+
+_SEVERITIES: dict[str, Severity] = {
+    "minor": "minor",
+    "low": "minor",
+    "trivial": "minor",
+    "major": "major",
+    "moderate": "major",
+    "medium": "major",
+    "significant": "major",
+    "fatal": "fatal",
+    "critical": "fatal",
+    "severe": "fatal",
+}
+_SCORES = (0.0, 0.5, 1.0)
+
+
+class ParsedCandidate(NamedTuple):
+    """The parts of a writer's reply."""
+
+    solution: str
+    self_evaluation: str
+    self_score: float | None
+    answer: str | None
+
+
+class Verdict(NamedTuple):
+    """A verifier's reply. ``score is None`` means unknown; ``reason`` says why."""
+
+    score: float | None
+    issues: tuple[Issue, ...]
+    reason: str
+
+
+class Judgement(NamedTuple):
+    """The meta-verifier's view of one issue. ``real is None``: not judged."""
+
+    real: bool | None
+    reason: str
+
+
+# --------------------------------------------------------------------------- candidate
+
+_THINK = re.compile(r"<think>.*?</think>", re.DOTALL | re.IGNORECASE)
+
+
+def _heading(name: str) -> re.Pattern[str]:
+    """A line holding only ``name``: optional ``#``s, bold and colon around it."""
+    before = r"^[ \t]{0,3}(?:#{1,6})?[ \t]*(?:\*\*|__)?[ \t]*"
+    after = r"[ \t]*:?[ \t]*(?:\*\*|__)?[ \t]*:?[ \t]*$"
+    return re.compile(before + name + after, re.IGNORECASE | re.MULTILINE)
+
+
+_SOLUTION_HEADING = _heading(r"solution")
+_SELF_EVAL_HEADING = _heading(r"self[- ]?evaluation")
+_SELF_SCORE_LINE = re.compile(
+    r"^[ \t>*_#-]*self[- ]?score[ \t*_]*[:=][ \t*_$]*(?P<value>[^\n]*)$",
+    re.IGNORECASE | re.MULTILINE,
+)
+_SCORE_VALUE = re.compile(r"(?P<num>\d+(?:\.\d+)?|\.\d+)(?:[ \t]*/[ \t]*(?P<den>\d+))?")
+_FINAL_ANSWER_LINE = re.compile(
+    r"^[ \t*_#>-]*final[ \t]+answer[ \t*_]*[:：][ \t*_]*(?P<value>[^\n]*)$",
+    re.IGNORECASE | re.MULTILINE,
+)
+
+
+def _read_score(value: str) -> float | None:
+    """The first number in ``value`` (``1/2`` allowed) if it is 0, 0.5 or 1."""
+    match = _SCORE_VALUE.search(value)
+    if match is None:
+        return None
+    number = float(match.group("num"))
+    if match.group("den") is not None:
+        denominator = float(match.group("den"))
+        if denominator == 0:
+            return None
+        number /= denominator
+    return number if number in _SCORES else None
+
+
+_BRACE_TOKEN = re.compile(r"\\boxed[ \t]*\{|\\.|[{}]", re.DOTALL)
+
+
+def last_boxed(text: str) -> str | None:
+    """The content of the last ``\\boxed{...}`` with balanced braces, or None.
+
+    One pass with a stack of open braces, so a text full of unclosed boxes
+    costs linear time. Escaped braces (``\\{``, ``\\}``) are content, not braces.
+
+    Args:
+        text: Any text, typically a solution.
+
+    Returns:
+        The stripped content of the closed, non-empty box that opens last, or
+        None if there is none.
+    """
+    opened: list[int | None] = []  # where a box's content starts; None: a plain brace
+    found_at = -1
+    found: str | None = None
+    for token in _BRACE_TOKEN.finditer(text):
+        lexeme = token.group()
+        if lexeme.startswith("\\boxed"):
+            opened.append(token.end())
+        elif lexeme == "{":
+            opened.append(None)
+        elif lexeme == "}" and opened:
+            start = opened.pop()
+            content = text[start : token.start()].strip() if start is not None else ""
+            if content and start is not None and start > found_at:
+                found_at, found = start, content
+    return found
+
+
+def _answer(solution: str) -> str | None:
+    boxed = last_boxed(solution)
+    if boxed is not None:
+        return boxed
+    lines = _FINAL_ANSWER_LINE.findall(solution)
+    if not lines:
+        return None
+    # Markdown emphasis, math dollars and a closing full stop are not the answer.
+    value = lines[-1].lstrip(" \t*_$").rstrip(" \t*_$.")
+    return value or None
+
+
+def parse_candidate(text: str) -> ParsedCandidate:
+    """Split a writer's reply into solution, self-evaluation, self-score and answer.
+
+    The solution runs from the first ``Solution`` heading (or the start) to
+    the last ``Self-evaluation`` heading; the self-evaluation is what follows
+    that heading, and the self-score is its LAST ``Self-score:`` line, so a
+    score quoted inside the solution or earlier in the self-evaluation does
+    not count. Without a self-evaluation heading, a self-score is read only
+    from the last non-empty line. Complete ``<think>...</think>`` blocks are
+    dropped first.
+
+    Args:
+        text: The raw reply.
+
+    Returns:
+        The parts; ``self_score`` is None unless it is exactly 0, 0.5 or 1,
+        and ``answer`` is None when the solution states none.
+    """
+    text = _THINK.sub("", text)
+    solutions = list(_SOLUTION_HEADING.finditer(text))
+    evaluations = list(_SELF_EVAL_HEADING.finditer(text))
+    first_solution = solutions[0] if solutions else None
+    last_evaluation = evaluations[-1] if evaluations else None
+
+    self_score: float | None = None
+    if last_evaluation is None:
+        solution = text[first_solution.end() :] if first_solution else text
+        evaluation = ""
+        lines = solution.rstrip().splitlines()
+        last_line = lines[-1] if lines else ""
+        match = _SELF_SCORE_LINE.fullmatch(last_line)
+        if match is not None:
+            self_score = _read_score(match.group("value"))
+            solution = "\n".join(lines[:-1])
+    else:
+        if first_solution is None:
+            solution = text[: last_evaluation.start()]
+            evaluation = text[last_evaluation.end() :]
+        elif first_solution.start() < last_evaluation.start():
+            solution = text[first_solution.end() : last_evaluation.start()]
+            evaluation = text[last_evaluation.end() :]
+        else:  # the sections came in the other order
+            evaluation = text[last_evaluation.end() : first_solution.start()]
+            solution = text[first_solution.end() :]
+        scores = _SELF_SCORE_LINE.findall(evaluation)
+        if scores:
+            self_score = _read_score(scores[-1])
+    solution = solution.strip()
+    return ParsedCandidate(solution, evaluation.strip(), self_score, _answer(solution))
+
+
+# --------------------------------------------------------------------------- JSON
+
+_OBJECT_START = re.compile(r"\{\s*[\"}]")
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"not JSON: {name}")
+
+
+_STRICT_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+
+
+def _objects(text: str, *, nested: bool) -> Iterator[tuple[int, dict[str, Any]]]:
+    """JSON objects in ``text`` with their end offsets, left to right.
+
+    With ``nested=False`` the scan resumes after each object, so objects inside
+    another object (or inside one of its strings) are not reported.
+    """
+    position = 0
+    while True:
+        match = _OBJECT_START.search(text, position)
+        if match is None:
+            return
+        start = match.start()
+        try:
+            value, end = _STRICT_DECODER.raw_decode(text, start)
+        except (ValueError, RecursionError):
+            position = start + 1
+            continue
+        if isinstance(value, dict):
+            yield end, value
+        position = start + 1 if nested else end
+
+
+def last_json_object(text: str) -> dict[str, Any] | None:
+    """The last top-level JSON object in ``text``, wherever it sits.
+
+    Prose around it, Markdown fences and complete ``<think>`` blocks are
+    ignored; an object nested in another one is not a candidate.
+
+    Args:
+        text: Any text.
+
+    Returns:
+        The decoded object, or None if the text holds no complete object.
+    """
+    found: dict[str, Any] | None = None
+    for _, value in _objects(_THINK.sub("", text), nested=False):
+        found = value
+    return found
+
+
+def _copied(value: dict[str, Any], reviewed: str | None) -> bool:
+    if not reviewed:
+        return False
+    return any(value == other for _, other in _objects(reviewed, nested=True))
+
+
+def _short(error: ValidationError) -> str:
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first["loc"]) or "object"
+    return f"{where}: {first['msg']}"
+
+
+# --------------------------------------------------------------------------- verdict
+
+
+class _IssueIn(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    location: StrictStr = ""
+    description: StrictStr
+    severity: StrictStr
+
+
+class _VerdictIn(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    issues: list[_IssueIn]
+    score: Any
+
+
+def _score(value: Any) -> float | None:
+    # bool is an int in Python; true must not read as a score of 1.
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if value in _SCORES else None
+
+
+def parse_verdict(text: str, *, reviewed: str | None = None) -> Verdict:
+    """Read a verifier's reply: the LAST JSON object, checked against VERDICT_SCHEMA.
+
+    Severities are matched case-insensitively, with a few common synonyms
+    (``critical`` -> fatal, ``moderate`` -> major, ``low`` -> minor). The
+    score must be the number 0, 0.5 or 1; strings, booleans and other numbers
+    make the verdict unknown. A score of 1 listed with a fatal issue is read
+    as 0.
+
+    Args:
+        text: The verifier's raw reply, and only that.
+        reviewed: The text the verifier was asked to review. A verdict object
+            that also occurs in it is treated as copied and read as unknown.
+
+    Returns:
+        ``Verdict(score, issues, reason)``; ``score`` is None when the reply
+        cannot be read, with ``reason`` saying why. ``reason`` is empty for a
+        clean verdict.
+    """
+    value = last_json_object(text)
+    if value is None:
+        return Verdict(None, (), "no complete JSON object in the verifier's reply")
+    try:
+        verdict = _VerdictIn.model_validate(value)
+    except ValidationError as error:
+        return Verdict(None, (), f"verdict does not follow the schema ({_short(error)})")
+    issues = []
+    for number, item in enumerate(verdict.issues, start=1):
+        severity = _SEVERITIES.get(item.severity.strip().lower())
+        if severity is None:
+            return Verdict(None, (), f"issue {number} has unknown severity {item.severity!r}")
+        issues.append(Issue(item.location.strip(), item.description.strip(), severity))
+    score = _score(verdict.score)
+    if score is None:
+        return Verdict(None, tuple(issues), f"score {verdict.score!r} is not 0, 0.5 or 1")
+    if _copied(value, reviewed):
+        return Verdict(None, (), "the verdict object is copied from the text under review")
+    if score == 1.0 and any(issue.severity == "fatal" for issue in issues):
+        return Verdict(0.0, tuple(issues), "score 1 with a fatal issue is inconsistent; read as 0")
+    return Verdict(score, tuple(issues), "")
+
+
+# --------------------------------------------------------------------------- meta-check
+
+
+class _CheckIn(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    issue: StrictInt
+    reason: StrictStr = ""
+    real: StrictBool
+
+
+class _MetaIn(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    checks: list[_CheckIn]
+
+
+def parse_meta(
+    text: str, issue_count: int, *, reviewed: str | None = None
+) -> tuple[Judgement, ...] | None:
+    """Read a meta-verifier's reply: the LAST JSON object, checked against META_SCHEMA.
+
+    Entries are matched to issues by their 1-based ``issue`` number. Numbers
+    outside ``1..issue_count`` are ignored; an issue with no entry, or with
+    entries that disagree, is left unjudged (``real is None``).
+
+    Args:
+        text: The meta-verifier's raw reply, and only that.
+        issue_count: How many issues the report it was shown had.
+        reviewed: The text under review; an object copied from it is ignored.
+
+    Returns:
+        One judgement per issue, in report order, or None when the reply
+        cannot be read at all.
+    """
+    value = last_json_object(text)
+    if value is None or _copied(value, reviewed):
+        return None
+    try:
+        meta = _MetaIn.model_validate(value)
+    except ValidationError:
+        return None
+    verdicts: dict[int, set[bool]] = {}
+    reasons: dict[int, str] = {}
+    for check in meta.checks:
+        if 1 <= check.issue <= issue_count:
+            verdicts.setdefault(check.issue, set()).add(check.real)
+            reasons[check.issue] = check.reason.strip()
+    judgements = []
+    for number in range(1, issue_count + 1):
+        seen = verdicts.get(number, set())
+        if len(seen) == 1:
+            judgements.append(Judgement(next(iter(seen)), reasons[number]))
+        elif seen:
+            judgements.append(Judgement(None, "the meta-verifier judged this issue both ways"))
+        else:
+            judgements.append(Judgement(None, "the meta-verifier did not judge this issue"))
+    return tuple(judgements)
+
+
+__all__ = [
+    "META_SCHEMA",
+    "VERDICT_SCHEMA",
+    "Judgement",
+    "ParsedCandidate",
+    "Verdict",
+    "last_boxed",
+    "last_json_object",
+    "parse_candidate",
+    "parse_meta",
+    "parse_verdict",
+]

@@ -1,0 +1,119 @@
+"""The call cache: a backend wrapper that answers repeated calls from the store.
+
+A call is identified by the backend's name, the messages and the sampling
+parameters, seed included. The engine gives every sample its own seed, so two
+samples of one prompt are two calls, while the same sample asked again (a run
+resumed after a kill) is answered from the store without touching the model.
+
+Every call is stored before :meth:`CachedBackend.generate` returns. Failed
+calls and cancelled completions are stored too, for the record, but without a
+cache key: they are made again next time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import replace
+
+from fansi.backends import Backend, TokenCallback
+from fansi.errors import BackendError
+from fansi.records import Completion, GenerateParams, Message
+from fansi.store.runs import CallRecord, Store
+
+#: Bumped when the key's recipe changes, so old entries stop matching.
+KEY_VERSION = 1
+
+
+def cache_key(model: str, messages: Sequence[Message], params: GenerateParams) -> str:
+    """The sha256 hex digest that identifies one call.
+
+    Args:
+        model: The backend's ``name``.
+        messages: The chat messages, in order.
+        params: The sampling parameters; their seed tells samples apart.
+    """
+    canonical = json.dumps(
+        {
+            "version": KEY_VERSION,
+            "model": model,
+            "messages": [[m.role, m.content] for m in messages],
+            "params": params.key(),
+        },
+        sort_keys=True,
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class CachedBackend:
+    """A :class:`~fansi.backends.Backend` that stores every call and replays stored ones.
+
+    Args:
+        backend: The backend that makes the calls the store cannot answer.
+        store: Where calls are stored and looked up.
+        run_id: The run the calls are made for, recorded with each new call.
+
+    Attributes:
+        hits: Calls answered from the store.
+        misses: Calls passed to the inner backend, failed ones included.
+    """
+
+    def __init__(self, backend: Backend, store: Store, run_id: str | None = None) -> None:
+        self.inner = backend
+        self.store = store
+        self.run_id = run_id
+        self.name = backend.name
+        self.supports_schema = backend.supports_schema
+        self.max_concurrency = backend.max_concurrency
+        self.hits = 0
+        self.misses = 0
+
+    async def generate(
+        self,
+        messages: Sequence[Message],
+        params: GenerateParams,
+        on_token: TokenCallback | None = None,
+    ) -> Completion:
+        """Answer from the store if this exact call succeeded before; otherwise call and store.
+
+        Raises:
+            BackendError: The inner backend failed; the failure is stored first.
+            StoreError: The store cannot be used.
+        """
+        key = cache_key(self.name, messages, params)
+        stored = self.store.cached_completion(key)
+        if stored is not None:
+            self.hits += 1
+            if on_token is not None:
+                on_token(stored.text)
+            return stored
+        self.misses += 1
+        call = CallRecord(
+            model=self.name,
+            messages=tuple(messages),
+            params=params,
+            completion=None,
+            run_id=self.run_id,
+        )
+        try:
+            completion = await self.inner.generate(messages, params, on_token)
+        except BackendError as exc:
+            self.store.add_call(replace(call, error=f"{type(exc).__name__}: {exc}"))
+            raise
+        # A cancelled completion is cut short on purpose; replaying it would
+        # hand a later caller a fragment it never asked for.
+        cacheable = completion.stop_reason != "cancelled"
+        self.store.add_call(
+            replace(call, completion=completion, cache_key=key if cacheable else None)
+        )
+        return completion
+
+    async def aclose(self) -> None:
+        """Close the inner backend. The store belongs to the caller and stays open."""
+        await self.inner.aclose()
+
+
+__all__ = ["KEY_VERSION", "CachedBackend", "cache_key"]

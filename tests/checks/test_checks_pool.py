@@ -1,0 +1,244 @@
+"""CheckPool: results as data, killing at the timeout, limits in the child only."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import resource
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from fansi.checks import CheckPool, CheckResult, register
+
+# --- functions the workers run (module level, so a worker can import them) ---------
+
+
+def add(a: int, b: int) -> int:
+    return a + b
+
+
+def pid() -> int:
+    return os.getpid()
+
+
+def cwd() -> str:
+    return os.getcwd()
+
+
+def limits() -> list[int]:
+    return [resource.getrlimit(resource.RLIMIT_AS)[0], resource.getrlimit(resource.RLIMIT_CPU)[0]]
+
+
+def pid_after(seconds: float) -> int:
+    time.sleep(seconds)
+    return os.getpid()
+
+
+@register("tests.hang")
+def hang(marker: str | None = None) -> None:
+    if marker is not None:
+        Path(marker).touch()
+    while True:
+        time.sleep(1)
+
+
+def spin() -> None:
+    while True:
+        pass
+
+
+def hog() -> int:
+    chunks = [bytearray(64 << 20) for _ in range(64)]  # 4 GiB in 64 MiB steps
+    return len(chunks)
+
+
+def boom() -> None:
+    raise ValueError("bad input")
+
+
+def not_json() -> object:
+    return {1, 2}
+
+
+def die() -> None:
+    sys.stderr.write("last words\n")
+    sys.stderr.flush()
+    os._exit(3)
+
+
+def kill_self() -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def noisy() -> str:
+    print("chatter on stdout")
+    return "quiet:" + sys.stdin.read()
+
+
+# --- tests --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def pool() -> Iterator[CheckPool]:
+    with CheckPool(memory_bytes=512 << 20) as pool:
+        yield pool
+
+
+def _gone(process_id: int) -> bool:
+    try:
+        os.kill(process_id, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+async def test_runs_a_function_and_returns_its_value(pool: CheckPool) -> None:
+    assert await pool.run(add, 2, 3) == CheckResult("ok", 5, "")
+
+
+async def test_hung_worker_is_killed_at_the_timeout_and_replaced(pool: CheckPool) -> None:
+    first = await pool.run(pid)
+    assert first.status == "ok"
+    assert isinstance(first.value, int)
+
+    result = await pool.run("tests.hang", timeout_s=0.5)
+
+    assert result.status == "timeout"
+    assert result.value is None
+    assert "0.5 s" in result.detail
+    assert _gone(first.value)
+    after = await pool.run(pid)
+    assert after.status == "ok"
+    assert after.value != first.value
+    assert await pool.run(add, 1, 1) == CheckResult("ok", 2, "")
+
+
+async def test_busy_loop_times_out_too(pool: CheckPool) -> None:
+    result = await pool.run(spin, timeout_s=0.5)
+    assert result.status == "timeout"
+    assert (await pool.run(add, 1, 2)).value == 3
+
+
+async def test_memory_hog_is_an_error_and_the_parent_is_untouched(pool: CheckPool) -> None:
+    parent_limit = resource.getrlimit(resource.RLIMIT_AS)
+
+    result = await pool.run(hog, timeout_s=60)
+
+    assert result.status == "error"
+    assert "MemoryError" in result.detail
+    assert resource.getrlimit(resource.RLIMIT_AS) == parent_limit
+    assert (await pool.run(add, 2, 2)).value == 4
+
+
+async def test_limits_are_set_in_the_worker(pool: CheckPool) -> None:
+    result = await pool.run(limits, timeout_s=5)
+    assert result.status == "ok"
+    assert isinstance(result.value, list)
+    memory, cpu = result.value
+    assert memory == 512 << 20
+    assert isinstance(cpu, int)
+    assert 0 < cpu <= 5 + 1 + 30  # the job's allowance plus the CPU the worker has used
+    assert resource.getrlimit(resource.RLIMIT_CPU)[0] != cpu
+
+
+async def test_worker_runs_in_its_own_scratch_directory(pool: CheckPool) -> None:
+    result = await pool.run(cwd)
+    assert isinstance(result.value, str)
+    scratch = Path(result.value)
+    assert scratch != Path.cwd()
+    assert scratch.is_dir()
+    pool.close()
+    assert not scratch.exists()
+
+
+async def test_exception_is_an_error_with_its_message(pool: CheckPool) -> None:
+    result = await pool.run(boom)
+    assert result == CheckResult("error", None, "ValueError: bad input")
+    assert (await pool.run(add, 3, 3)).value == 6
+
+
+async def test_non_json_result_is_an_error(pool: CheckPool) -> None:
+    result = await pool.run(not_json)
+    assert result.status == "error"
+    assert "JSON serializable" in result.detail
+
+
+async def test_worker_exit_is_an_error_with_its_stderr(pool: CheckPool) -> None:
+    result = await pool.run(die)
+    assert result.status == "error"
+    assert "exit status 3" in result.detail
+    assert "last words" in result.detail
+    killed = await pool.run(kill_self)
+    assert killed.status == "error"
+    assert "SIGKILL" in killed.detail
+    assert (await pool.run(add, 4, 4)).value == 8
+
+
+async def test_printing_and_reading_stdin_do_not_corrupt_the_protocol(pool: CheckPool) -> None:
+    assert await pool.run(noisy) == CheckResult("ok", "quiet:", "")
+
+
+async def test_cancelling_the_caller_kills_the_running_job(pool: CheckPool, tmp_path: Path) -> None:
+    first = await pool.run(pid)
+    assert isinstance(first.value, int)
+    marker = tmp_path / "started"
+    task = asyncio.create_task(pool.run("tests.hang", str(marker), timeout_s=600))
+
+    async def started() -> None:
+        while not marker.exists():
+            await asyncio.sleep(0.02)
+
+    await asyncio.wait_for(started(), 30)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+    # Were the worker not killed, this would wait out the 600 s job and fail here.
+    after = await asyncio.wait_for(pool.run(pid), 30)
+    assert after.status == "ok"
+    assert after.value != first.value
+    assert _gone(first.value)
+
+
+async def test_size_bounds_the_workers() -> None:
+    with CheckPool(size=2) as two:
+        pids = await asyncio.gather(two.run(pid_after, 0.3), two.run(pid_after, 0.3))
+    assert pids[0].value != pids[1].value
+    with CheckPool(size=1) as one:
+        pids = await asyncio.gather(one.run(pid_after, 0.1), one.run(pid_after, 0.1))
+    assert pids[0].value == pids[1].value
+
+
+async def test_close_kills_workers_and_refuses_new_jobs() -> None:
+    pool = CheckPool()
+    worker = await pool.run(pid)
+    assert isinstance(worker.value, int)
+    pool.close()
+    pool.close()
+    assert _gone(worker.value)
+    with pytest.raises(RuntimeError):
+        await pool.run(add, 1, 2)
+
+
+def test_run_sync_outside_an_event_loop(pool: CheckPool) -> None:
+    assert pool.run_sync(add, 20, 22) == CheckResult("ok", 42, "")
+    assert pool.run_sync("tests.hang", timeout_s=0.3).status == "timeout"
+
+
+async def test_misuse_raises(pool: CheckPool) -> None:
+    with pytest.raises(ValueError, match="registered"):
+        await pool.run("no.such.check")
+    with pytest.raises(ValueError, match="module-level"):
+        await pool.run(lambda: 1)
+    with pytest.raises(TypeError, match="JSON"):
+        await pool.run(add, {1}, 2)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="positive"):
+        await pool.run(add, 1, 2, timeout_s=0)
+    with pytest.raises(ValueError, match="already registered"):
+        register("tests.hang")(spin)
+    assert register("tests.hang")(hang) is hang

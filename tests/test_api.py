@@ -1,0 +1,159 @@
+"""The Python API over the store: records, call cache, resume, kill -9."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+import fansi
+from fansi import api
+from fansi.backends.fake import FakeBackend
+from fansi.config import load_settings
+from fansi.errors import InputError
+from fansi.store import Store, cache_key
+from scripted_model import Model, backend
+
+PROBLEM = "What is 2+2? Prove it."
+
+
+def store_path(home: Path) -> Path:
+    return home / "fansi.db"
+
+
+async def test_solve_records_the_run(fansi_home: Path) -> None:
+    result = await fansi.asolve(PROBLEM, backend=backend(Model()), k=2)
+    assert result.verdict == "pass"
+    with Store.open(store_path(fansi_home)) as store:
+        record = store.run(result.run_id)
+        tree = store.run_tree(result.run_id)
+        calls = store.calls(result.run_id)
+    assert record is not None and record.status == "done"
+    assert record.result is not None and record.result["verdict"] == "pass"
+    assert record.settings["k"] == 2
+    assert "api_key" not in record.settings
+    assert tree is not None and len(tree.candidates) == 2
+    assert len(calls) == result.calls
+    assert all(c.completion is not None and c.completion.text for c in calls)
+
+
+async def test_same_run_again_is_served_from_the_cache(fansi_home: Path) -> None:
+    first = await fansi.asolve(PROBLEM, backend=backend(Model()), run_id="fixed-id")
+    again = FakeBackend(Model())
+    second = await fansi.asolve(PROBLEM, backend=again, run_id="fixed-id")
+    assert again.calls == []
+    assert second.cached_calls == second.calls == first.calls
+    assert second.best == first.best
+    assert second.verdict == first.verdict
+
+
+async def test_another_seed_draws_new_samples(fansi_home: Path) -> None:
+    await fansi.asolve(PROBLEM, backend=backend(Model()), seed=1)
+    fresh = FakeBackend(Model())
+    await fansi.asolve(PROBLEM, backend=fresh, seed=2)
+    assert len(fresh.calls) > 0
+
+
+async def test_verify_grades_a_given_solution(fansi_home: Path) -> None:
+    model = Model()
+    result = await fansi.averify(PROBLEM, "BAD reasoning, \\boxed{5}", backend=backend(model),
+                                 k=3)
+    # verify draws all k samples (fixed schedule) and meta-checks the issues
+    assert model.count("verify") == 3
+    assert model.count("meta") == 3
+    assert result.verdict == "fail"
+    assert result.best is not None and result.best.answer == "5"
+    assert result.issues and result.issues[0].severity == "fatal"
+
+
+@pytest.mark.parametrize("text", ["", "   \n  "])
+async def test_empty_problem_stores_nothing(fansi_home: Path, text: str) -> None:
+    with pytest.raises(InputError):
+        await fansi.asolve(text, backend=backend(Model()))
+    assert not store_path(fansi_home).exists() or Store.open(store_path(fansi_home)).runs() == []
+
+
+async def test_resume_of_unknown_run_is_a_clear_error(fansi_home: Path) -> None:
+    with pytest.raises(InputError, match="no run 'nope'"):
+        await api.aresume("nope", backend=backend(Model()))
+
+
+async def test_a_failed_run_is_marked_and_resumable(fansi_home: Path) -> None:
+    from fansi.errors import BackendUnavailable
+
+    dead = FakeBackend([BackendUnavailable("connection refused")])
+    with pytest.raises(BackendUnavailable):
+        await fansi.asolve(PROBLEM, backend=dead, run_id="r-dead")
+    with Store.open(store_path(fansi_home)) as store:
+        record = store.run("r-dead")
+    assert record is not None and record.status == "failed"
+    assert record.error is not None and "connection refused" in record.error
+    result = await api.aresume("r-dead", backend=backend(Model()))
+    assert result.verdict == "pass"
+
+
+CHILD = textwrap.dedent("""
+    import asyncio, sys
+    sys.path.insert(0, {tests!r})
+    from scripted_model import Model
+    from fansi.backends.fake import FakeBackend
+    import fansi
+    model = Model(solutions=["BAD \\\\boxed{{5}}"], refined=["GOOD \\\\boxed{{4}}"])
+    backend = FakeBackend(model, latency_s=0.05)
+    asyncio.run(fansi.asolve({problem!r}, backend=backend, run_id="killed", n=2, k=2,
+                             rounds=3, m=2))
+""")
+
+
+def test_kill_9_mid_run_then_resume_repeats_no_finished_call(fansi_home: Path) -> None:
+    tests = str(Path(__file__).parent)
+    code = CHILD.format(tests=tests, problem=PROBLEM)
+    child = subprocess.Popen([sys.executable, "-c", code], env=dict(os.environ))
+    db = store_path(fansi_home)
+    deadline = time.monotonic() + 60
+    finished = 0
+    while time.monotonic() < deadline and child.poll() is None:
+        if db.exists():
+            with sqlite3.connect(db) as conn:
+                finished = conn.execute(
+                    "SELECT count(*) FROM calls WHERE cache_key IS NOT NULL").fetchone()[0]
+            if finished >= 4:
+                break
+        time.sleep(0.02)
+    assert child.poll() is None, "the child finished before it could be killed"
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    with sqlite3.connect(db) as conn:
+        before = {row[0] for row in conn.execute(
+            "SELECT cache_key FROM calls WHERE cache_key IS NOT NULL")}
+        status = conn.execute("SELECT status FROM runs WHERE id='killed'").fetchone()[0]
+    assert status == "running"  # what a killed run leaves behind
+    assert len(before) >= 4
+
+    model = Model(solutions=["BAD \\boxed{5}"], refined=["GOOD \\boxed{4}"])
+    fresh = FakeBackend(model)
+    result = fansi.solve(PROBLEM, backend=fresh, run_id="killed", n=2, k=2, rounds=3, m=2)
+    repeated = [c for c in fresh.calls if cache_key(fresh.name, c.messages, c.params) in before]
+    assert repeated == []
+    assert result.cached_calls >= len(before)
+    assert result.verdict == "pass"
+    with Store.open(db) as store:
+        record = store.run("killed")
+        assert record is not None and record.status == "done"
+        assert len(store.calls("killed")) == result.calls
+
+
+def test_stable_run_ids_follow_problem_and_settings(fansi_home: Path) -> None:
+    s = load_settings()
+    p = fansi.Problem("x", id="1")
+    assert api.stable_run_id(p, s) == api.stable_run_id(p, s)
+    assert api.stable_run_id(p, s) != api.stable_run_id(fansi.Problem("y", id="1"), s)
+    other = s.model_copy(update={"effort": "medium"})
+    assert api.stable_run_id(p, s) != api.stable_run_id(p, other)
