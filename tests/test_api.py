@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sqlite3
@@ -40,7 +41,8 @@ async def test_solve_records_the_run(fansi_home: Path) -> None:
     assert record.settings["k"] == 2
     assert "api_key" not in record.settings
     assert tree is not None and len(tree.candidates) == 2
-    assert len(calls) == result.calls
+    # identical calls (same text, same seed) are made once and then cached
+    assert len(calls) == result.calls - result.cached_calls
     assert all(c.completion is not None and c.completion.text for c in calls)
 
 
@@ -67,7 +69,8 @@ async def test_verify_grades_a_given_solution(fansi_home: Path) -> None:
                                  k=3)
     # verify draws all k samples (fixed schedule) and meta-checks the issues
     assert model.count("verify") == 3
-    assert model.count("meta") == 3
+    # the three verdicts are the same text, so the meta-check is asked once
+    assert model.count("meta") == 1
     assert result.verdict == "fail"
     assert result.best is not None and result.best.answer == "5"
     assert result.issues and result.issues[0].severity == "fatal"
@@ -121,7 +124,7 @@ def test_kill_9_mid_run_then_resume_repeats_no_finished_call(fansi_home: Path) -
     finished = 0
     while time.monotonic() < deadline and child.poll() is None:
         if db.exists():
-            with sqlite3.connect(db) as conn:
+            with sqlite3.connect(db) as conn, contextlib.suppress(sqlite3.OperationalError):
                 finished = conn.execute(
                     "SELECT count(*) FROM calls WHERE cache_key IS NOT NULL").fetchone()[0]
             if finished >= 4:
@@ -147,7 +150,8 @@ def test_kill_9_mid_run_then_resume_repeats_no_finished_call(fansi_home: Path) -
     with Store.open(db) as store:
         record = store.run("killed")
         assert record is not None and record.status == "done"
-        assert len(store.calls("killed")) == result.calls
+        # every call is stored once: the killed run's and the fresh ones
+        assert len(store.calls("killed")) == len(before) + len(fresh.calls)
 
 
 def test_stable_run_ids_follow_problem_and_settings(fansi_home: Path) -> None:

@@ -38,6 +38,7 @@ from fansi.records import Issue, Severity
 VERDICT_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
+        "check": {"type": "string", "maxLength": 1500},
         "issues": {
             "type": "array",
             "items": {
@@ -53,11 +54,13 @@ VERDICT_SCHEMA: dict[str, Any] = {
         },
         "score": {"enum": [0, 0.5, 1]},
     },
-    "required": ["issues", "score"],
+    "required": ["check", "issues", "score"],
     "additionalProperties": False,
 }
-"""The verifier's reply. Issues come before the score so that a model decoding
-under this schema lists what is wrong before it commits to a number."""
+"""The verifier's reply. A short check of the argument comes first, then the
+issues, then the score: a model decoding under this schema reasons, then lists
+what is wrong, before it commits to a number. (A schema that starts with the
+score makes a small model grade before it has read anything.)"""
 
 META_SCHEMA: dict[str, Any] = {
     "type": "object",

@@ -347,7 +347,7 @@ def test_a_verdict_copied_from_the_reviewed_text_is_unknown() -> None:
 
 def test_schemas_are_plain_json_with_the_documented_shape() -> None:
     assert json.loads(json.dumps(VERDICT_SCHEMA)) == VERDICT_SCHEMA
-    assert list(VERDICT_SCHEMA["properties"]) == ["issues", "score"]
+    assert list(VERDICT_SCHEMA["properties"]) == ["check", "issues", "score"]
     assert VERDICT_SCHEMA["properties"]["score"]["enum"] == [0, 0.5, 1]
     severity = VERDICT_SCHEMA["properties"]["issues"]["items"]["properties"]["severity"]
     assert severity["enum"] == ["minor", "major", "fatal"]

@@ -22,14 +22,17 @@ score unless meta-checking dismissed every issue it raised (then it carries
 no weight and counts as unknown); unparseable or failed verdicts are
 *unknown*, never a pass.
 
-Every call's seed is derived from the run's seed and the call's place in the
-search, so a run resumed from the store asks the same calls again, and the
-call cache answers them.
+Every call's seed is derived from the run's seed and what the call is about
+(the candidate's text and the sample's index, not the run's id), so a resumed
+run asks the same calls again and the call cache answers them; and two runs
+on the same problem (say, the adaptive and the fixed schedule) share every
+sample they have in common.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
@@ -104,6 +107,10 @@ class Checked:
             -1.0 if self.answer_support is None else self.answer_support,
             -1.0 if self.candidate.self_score is None else self.candidate.self_score,
         )
+
+
+def digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def outcome(v: Verification) -> Outcome:
@@ -234,7 +241,7 @@ class Search:
 
     async def rewrite(self, parent: Checked, index: int) -> Checked | None:
         cid = f"{self.run_id}-r{self.round}c{index}"
-        params = self.params(self.config.max_tokens, "refine", parent.candidate.id)
+        params = self.params(self.config.max_tokens, "refine", digest(parent.candidate.solution))
         answered = [v.id for v in parent.verifications if outcome(v) == "fail"]
         candidate = await self.call("refine", steps.refine(
             self.backend, self.problem, parent.candidate, parent.confirmed_issues(), params,
@@ -256,14 +263,14 @@ class Search:
     async def verify_once(self, checked: Checked, index: int) -> None:
         cand = checked.candidate
         vid = f"{cand.id}-v{index}"
-        params = self.params(self.config.verify_tokens, "verify", cand.id, index)
+        params = self.params(self.config.verify_tokens, "verify", digest(cand.solution), index)
         verification = await self.call("verify", steps.verify(
             self.backend, self.problem, cand, params, id=vid))
         if verification is None:
             verification = Verification(vid, cand.id, None, (), "", reason="the call failed")
         checks: list[MetaCheck] = []
         if self.config.meta_check and verification.issues and outcome(verification) == "fail":
-            meta_params = self.params(self.config.meta_tokens, "meta", vid)
+            meta_params = self.params(self.config.meta_tokens, "meta", digest(verification.raw))
             checks = await self.call("meta_check", steps.meta_check(
                 self.backend, self.problem, cand, verification, meta_params, id=f"{vid}-m")) or []
             verification = steps.reweigh(verification, checks)
@@ -357,7 +364,7 @@ class Search:
             verdict = "pass"
         elif best is not None and "fail" in best.outcomes():
             verdict = "fail"
-        conf = confidence(best, self.config.k) if best else 0.0
+        conf = confidence(best) if best else 0.0
         result = SearchResult(
             run_id=self.run_id,
             problem=self.problem,

@@ -12,6 +12,7 @@ cache key: they are made again next time.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from collections.abc import Sequence
@@ -70,6 +71,8 @@ class CachedBackend:
         self.max_concurrency = backend.max_concurrency
         self.hits = 0
         self.misses = 0
+        # Identical calls in flight at once are made once: the others wait.
+        self._inflight: dict[str, asyncio.Future[Completion]] = {}
 
     async def generate(
         self,
@@ -90,6 +93,37 @@ class CachedBackend:
             if on_token is not None:
                 on_token(stored.text)
             return stored
+        pending = self._inflight.get(key)
+        if pending is not None:
+            completion = await asyncio.shield(pending)
+            self.hits += 1
+            if on_token is not None:
+                on_token(completion.text)
+            return replace(completion, cached=True)
+        future: asyncio.Future[Completion] = asyncio.get_running_loop().create_future()
+        self._inflight[key] = future
+        try:
+            completion = await self._call(key, messages, params, on_token)
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # mark retrieved: nobody may be waiting
+            raise
+        else:
+            future.set_result(completion)
+            return completion
+        finally:
+            del self._inflight[key]
+
+    async def _call(
+        self,
+        key: str,
+        messages: Sequence[Message],
+        params: GenerateParams,
+        on_token: TokenCallback | None,
+    ) -> Completion:
         self.misses += 1
         call = CallRecord(
             model=self.name,
