@@ -38,7 +38,7 @@ from fansi.records import Issue, Severity
 VERDICT_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
-        "check": {"type": "string", "maxLength": 1500},
+        "check": {"type": "string"},
         "issues": {
             "type": "array",
             "items": {

@@ -1,0 +1,100 @@
+"""The loop on GSM8K problems: first candidate vs selected candidate, and the
+tokens the adaptive schedule spends against the fixed n x k grid.
+
+    python benchmarks/loop_gsm8k.py --limit 10 --effort low
+
+Both schedules run on the same problems with the same seeds, so the fixed
+grid reuses every sample the adaptive run drew (through the call cache) and
+draws only what adaptive skipped; tokens are counted for every call, cached
+or not, so each schedule's figure is what it would cost on its own. Wall
+time is reported for the adaptive pass (the fixed pass is mostly cache).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from fansi import api
+from fansi.backends import create_backend
+from fansi.batch import read_jsonl
+from fansi.checks import CheckPool, equivalent
+from fansi.config import load_settings
+from fansi.records import Problem
+from fansi.store import Store
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "gsm8k" / "test_dev.jsonl"
+
+
+async def correct(checks: CheckPool, problem: Problem, answer: str | None) -> bool:
+    if answer is None or problem.answer is None:
+        return False
+    return await equivalent(problem.answer, answer, pool=checks) is True
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--limit", type=int, default=10)
+    parser.add_argument("--model", default="embedded")
+    parser.add_argument("--effort", default="low")
+    parser.add_argument("--out", type=Path, help="Write per-problem rows as JSONL here.")
+    args = parser.parse_args()
+
+    base = load_settings({"model": args.model, "effort": args.effort})
+    problems = read_jsonl(args.data, max_chars=base.max_problem_chars)[: args.limit]
+    backend = create_backend(base.model, base)
+    rows: list[dict[str, Any]] = []
+    totals: dict[str, dict[str, float]] = {}
+    try:
+        async with CheckPool() as checks:
+            for schedule in ("adaptive", "fixed"):
+                settings = base.model_copy(update={"schedule": schedule})
+                sum_tokens = sum_seconds = first_ok = chosen_ok = 0.0
+                for problem in problems:
+                    started = time.monotonic()
+                    run_id = api.stable_run_id(problem, settings)
+                    result = await api.asolve(problem, settings=settings, backend=backend,
+                                              run_id=run_id)
+                    seconds = time.monotonic() - started
+                    with Store.open(settings.store_path) as store:
+                        first = next(c for c in store.candidates(run_id) if c.id.endswith("r0c0"))
+                    best = result.best.answer if result.best else None
+                    row = {
+                        "schedule": schedule, "id": problem.id, "reference": problem.answer,
+                        "first_answer": first.answer, "selected_answer": best,
+                        "first_correct": await correct(checks, problem, first.answer),
+                        "selected_correct": await correct(checks, problem, best),
+                        "verdict": result.verdict, "confidence": result.confidence,
+                        "tokens": result.usage.total_tokens, "calls": result.calls,
+                        "cached_calls": result.cached_calls, "seconds": round(seconds, 1),
+                    }
+                    rows.append(row)
+                    print(json.dumps(row), flush=True)
+                    sum_tokens += row["tokens"]
+                    sum_seconds += seconds
+                    first_ok += row["first_correct"]
+                    chosen_ok += row["selected_correct"]
+                totals[schedule] = {"tokens": sum_tokens, "seconds": sum_seconds,
+                                    "first": first_ok, "selected": chosen_ok}
+    finally:
+        await backend.aclose()
+    if args.out:
+        args.out.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    n = len(problems)
+    print(f"\n{n} GSM8K problems, model {args.model}, effort {args.effort}\n")
+    print("| schedule | first candidate correct | selected correct | tokens | wall s |")
+    print("|---|---|---|---|---|")
+    for schedule, t in totals.items():
+        print(f"| {schedule} | {t['first']:.0f}/{n} | {t['selected']:.0f}/{n} | "
+              f"{t['tokens']:,.0f} | {t['seconds']:.0f} |")
+    ratio = totals["adaptive"]["tokens"] / max(1.0, totals["fixed"]["tokens"])
+    print(f"\nadaptive / fixed tokens: {ratio:.2f}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
