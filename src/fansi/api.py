@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from fansi import __version__
 from fansi.backends import Backend, create_backend
 from fansi.config import Settings, load_settings
 from fansi.engine.budget import SearchConfig
@@ -28,8 +29,6 @@ from fansi.inputs import problem_from_text
 from fansi.models import parse_spec
 from fansi.records import Budget, Candidate, Problem
 from fansi.store import CachedBackend, Store
-
-__version__ = "0.1.0"
 
 
 def search_config(settings: Settings) -> SearchConfig:

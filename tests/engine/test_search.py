@@ -203,3 +203,49 @@ async def test_records_reach_the_store_with_final_weights(tmp_path: Path) -> Non
     assert first.verification.score == 0
     assert [m.real for m in first.meta_checks] == [True]
     assert tree.candidates[1].candidate.parents == ("run1-r0c0",)
+
+
+async def test_a_faulty_backend_never_yields_a_pass_from_garbage() -> None:
+    """Timeouts, HTTP 500s, truncated and garbage replies on a share of calls."""
+    import random
+
+    from fansi.backends.fake import FakeBackend
+    from fansi.errors import BackendTimeout
+    from fansi.records import Completion, Usage
+
+    honest = Model(solutions=["BAD \\boxed{5}"], refined=["BAD still \\boxed{5}"])
+    rng = random.Random(7)
+
+    def flaky(messages, params):  # type: ignore[no-untyped-def]
+        roll = rng.random()
+        if roll < 0.15:
+            return BackendTimeout("no answer in 600 s")
+        if roll < 0.30 and params.json_schema is not None:
+            return Completion('{"check": "ok", "issues": [], "sco', "length", Usage(5, 5), 0.0,
+                              "fake")
+        if roll < 0.45 and params.json_schema is not None:
+            return rng.choice(["Score: 1. Looks right to me!", '{"issues": [], "score": "1"}',
+                               '{"score": 1, "issues": [{"severity": "catastrophic"}]}'])
+        return honest(messages, params)
+
+    events: list[Event] = []
+    result = await run_search(PROBLEM, FakeBackend(flaky), SearchConfig(n=3, k=3, m=2, rounds=3),
+                              run_id="flaky", on_event=events.append)
+    # Only honest verdicts were ever readable, and all of them fail BAD candidates.
+    assert result.verdict != "pass"
+    assert all(v.score in (None, 0.0) for v in result.verifications)
+    assert result.failed_calls > 0
+    assert any(e.kind == "call_failed" for e in events)
+    assert events[-1].kind == "run_finished"
+
+
+async def test_budget_in_seconds_stops_the_run() -> None:
+    from fansi.backends.fake import FakeBackend
+
+    model = Model(solutions=["BAD \\boxed{5}"], refined=["BAD again \\boxed{5}"])
+    slow = FakeBackend(model, latency_s=0.05)
+    result = await run_search(PROBLEM, slow, SearchConfig(n=1, k=1, m=1, rounds=50,
+                                                         budget=Budget(seconds=0.3)),
+                              run_id="slow")
+    assert result.stop_reason == "budget"
+    assert result.rounds < 50

@@ -15,12 +15,13 @@ from fansi.errors import ConfigError, FansiError, InputError
 
 # name -> (module, attribute, one-line help shown by `fansi --help`)
 COMMANDS: dict[str, tuple[str, str, str]] = {
-    "solve": ("fansi.cli.solve", "solve", "Solve a problem and print the answer."),
+    "solve": ("fansi.cli.solve", "solve", "Solve a problem: write, verify, refine; print the checked best."),
     "verify": ("fansi.cli.verify", "verify", "Grade a given solution or proof."),
     "run": ("fansi.cli.batch", "run", "Solve every problem of a JSONL file (resumable)."),
     "runs": ("fansi.cli.runs", "runs", "List the stored runs."),
     "show": ("fansi.cli.runs", "show", "Show a run's tree of candidates and verifications."),
     "models": ("fansi.cli.models", "models", "List the known models and their state."),
+    "eval": ("fansi.cli.eval", "eval_group", "Measure accuracy, verifier quality and calibration."),
 }
 
 
