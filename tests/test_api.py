@@ -20,6 +20,7 @@ from fansi.backends.fake import FakeBackend
 from fansi.config import load_settings
 from fansi.errors import InputError
 from fansi.store import Store, cache_key
+
 from scripted_model import Model, backend
 
 PROBLEM = "What is 2+2? Prove it."

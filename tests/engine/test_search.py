@@ -12,6 +12,7 @@ from fansi.engine.events import Event
 from fansi.engine.search import Search, accepted, run_search, wanted
 from fansi.records import Budget, Problem
 from fansi.store import Store
+
 from scripted_model import Model, backend
 
 PROBLEM = Problem("What is 2+2? Prove it.")

@@ -15,7 +15,7 @@ from fansi.errors import ConfigError, FansiError, InputError
 
 # name -> (module, attribute, one-line help shown by `fansi --help`)
 COMMANDS: dict[str, tuple[str, str, str]] = {
-    "solve": ("fansi.cli.solve", "solve", "Solve a problem: write, verify, refine; print the checked best."),
+    "solve": ("fansi.cli.solve", "solve", "Solve a problem with verify-and-refine."),
     "verify": ("fansi.cli.verify", "verify", "Grade a given solution or proof."),
     "run": ("fansi.cli.batch", "run", "Solve every problem of a JSONL file (resumable)."),
     "runs": ("fansi.cli.runs", "runs", "List the stored runs."),
