@@ -162,3 +162,13 @@ def test_stable_run_ids_follow_problem_and_settings(fansi_home: Path) -> None:
     assert api.stable_run_id(p, s) != api.stable_run_id(fansi.Problem("y", id="1"), s)
     other = s.model_copy(update={"effort": "medium"})
     assert api.stable_run_id(p, s) != api.stable_run_id(p, other)
+
+
+async def test_writer_calls_stream_tokens_and_verdicts_do_not(fansi_home: Path) -> None:
+    pieces: list[str] = []
+    result = await fansi.asolve(PROBLEM, backend=backend(Model()), n=1, k=1,
+                                on_token=pieces.append)
+    streamed = "".join(pieces)
+    assert result.best is not None
+    assert "GOOD" in streamed  # the candidate was shown as it was written
+    assert '"score"' not in streamed  # the verdict JSON was not

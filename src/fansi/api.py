@@ -14,12 +14,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 from fansi import __version__
-from fansi.backends import Backend, create_backend
+from fansi.backends import Backend, TokenCallback, create_backend
 from fansi.config import Settings, load_settings
 from fansi.engine.budget import SearchConfig
 from fansi.engine.events import EventHandler
@@ -27,8 +27,37 @@ from fansi.engine.search import Search, SearchResult
 from fansi.errors import ConfigError, InputError
 from fansi.inputs import problem_from_text
 from fansi.models import parse_spec
-from fansi.records import Budget, Candidate, Problem
+from fansi.records import Budget, Candidate, Completion, GenerateParams, Message, Problem
 from fansi.store import CachedBackend, Store
+
+
+class _Streaming:
+    """Passes an ``on_token`` callback to the writer's calls (free text, not
+    verdicts), one call at a time, so a terminal can show a proof being written."""
+
+    def __init__(self, inner: Backend, on_token: TokenCallback) -> None:
+        self.inner = inner
+        self.on_token = on_token
+        self.name = inner.name
+        self.supports_schema = inner.supports_schema
+        self.max_concurrency = inner.max_concurrency
+        self._busy = False
+
+    async def generate(
+        self, messages: Sequence[Message], params: GenerateParams,
+        on_token: TokenCallback | None = None,
+    ) -> Completion:
+        if on_token is not None or self._busy or params.json_schema is not None:
+            return await self.inner.generate(messages, params, on_token)
+        self._busy = True
+        try:
+            self.on_token("\n")
+            return await self.inner.generate(messages, params, self.on_token)
+        finally:
+            self._busy = False
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
 
 
 def search_config(settings: Settings) -> SearchConfig:
@@ -88,6 +117,7 @@ async def asolve(
     settings: Settings | None = None,
     backend: Backend | None = None,
     on_event: EventHandler | None = None,
+    on_token: TokenCallback | None = None,
     run_id: str | None = None,
     **overrides: Any,
 ) -> SearchResult:
@@ -100,6 +130,8 @@ async def asolve(
         backend: A backend to use instead of building one from ``settings.model``
             (it is not closed here).
         on_event: Called with each engine Event, e.g. to show progress.
+        on_token: Called with the text of the writer's calls as it is generated
+            (one call at a time; verdicts are not streamed).
         run_id: Give an id to make the run findable (``fansi run`` does);
             an existing unfinished run with this id is continued.
         **overrides: Any Settings field, e.g. ``model="tiny"``, ``effort="medium"``.
@@ -122,12 +154,12 @@ async def asolve(
                 run_id=run_id,
             )
         assert run_id is not None
-        return await _run(store, run_id, problem, settings, backend, on_event)
+        return await _run(store, run_id, problem, settings, backend, on_event, on_token)
 
 
 async def aresume(
     run_id: str, *, backend: Backend | None = None, on_event: EventHandler | None = None,
-    home: str | None = None,
+    on_token: TokenCallback | None = None, home: str | None = None,
 ) -> SearchResult:
     """Continue a stored run with the settings it was started with."""
     base = load_settings({"home": home})
@@ -143,7 +175,7 @@ async def aresume(
             settings = Settings(**{**stored, "home": base.home, "api_key": base.api_key})
         except ValueError as exc:
             raise ConfigError(f"run {run_id} has settings this fansi cannot read: {exc}") from exc
-        return await _run(store, run_id, problem, settings, backend, on_event)
+        return await _run(store, run_id, problem, settings, backend, on_event, on_token)
 
 
 async def _run(
@@ -153,10 +185,13 @@ async def _run(
     settings: Settings,
     backend: Backend | None,
     on_event: EventHandler | None,
+    on_token: TokenCallback | None = None,
 ) -> SearchResult:
     own = backend is None
     inner = backend if backend is not None else create_backend(settings.model, settings)
-    cached = CachedBackend(inner, store, run_id=run_id)
+    cached: Backend = CachedBackend(inner, store, run_id=run_id)
+    if on_token is not None:
+        cached = _Streaming(cached, on_token)
     from fansi.checks import CheckPool
 
     try:

@@ -57,11 +57,16 @@ def solve(text: str | None, file: str | None, resume: str | None, as_json: bool,
     from fansi.cli.render import render_result
     from fansi.inputs import problem_from_text
 
-    progress = Progress(quiet=quiet)
+    # On a terminal the proofs are shown as they are written; the progress
+    # then goes line by line so it does not overwrite them.
+    stream = sys.stdout.isatty() and not as_json and not quiet
+    progress = Progress(quiet=quiet, live=False if stream else None)
+    on_token = echo_dim if stream else None
     if resume:
         if text or file:
             raise click.UsageError("--resume takes no problem")
-        result = asyncio.run(api.aresume(resume, on_event=progress, home=flags.get("home")))
+        result = asyncio.run(api.aresume(resume, on_event=progress, on_token=on_token,
+                                         home=flags.get("home")))
     else:
         settings = settings_from(**flags)
         problem = problem_from_text(read_problem_arg(text, file),
@@ -70,10 +75,18 @@ def solve(text: str | None, file: str | None, resume: str | None, as_json: bool,
             click.secho(f"solving with {settings.model} (effort {settings.effort}, schedule "
                         f"{settings.schedule}) …", dim=True, err=True)
         try:
-            result = asyncio.run(api.asolve(problem, settings=settings, on_event=progress))
+            result = asyncio.run(api.asolve(problem, settings=settings, on_event=progress,
+                                            on_token=on_token))
         finally:
             progress.close()
+    if stream:
+        click.echo()
     if as_json:
         click.echo(json.dumps(api.result_dict(result), indent=2, ensure_ascii=False))
     else:
         click.echo(render_result(result))
+
+
+def echo_dim(piece: str) -> None:
+    click.secho(piece, nl=False, dim=True)
+    sys.stdout.flush()
