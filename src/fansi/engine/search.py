@@ -109,6 +109,19 @@ class Checked:
         )
 
 
+async def gather_or_cancel(jobs: list[Coroutine[Any, Any, T]]) -> list[T]:
+    """Run jobs concurrently; if one fails, cancel the others before raising,
+    so that none of them goes on writing to a store that is being closed."""
+    tasks = [asyncio.ensure_future(job) for job in jobs]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+
+
 def digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -295,7 +308,7 @@ class Search:
         while (count := wanted(self.config, checked.outcomes())) and not self.spent():
             start = len(checked.verifications)
             wave = [self.verify_once(checked, start + i) for i in range(count)]
-            await asyncio.gather(*wave)
+            await gather_or_cancel(wave)
             # Keep the order of the samples, not of their completion.
             checked.verifications.sort(key=lambda v: int(v.id.rsplit("-v", 1)[1]))
         checked.accepted = accepted(self.config, checked.outcomes())
@@ -317,7 +330,7 @@ class Search:
             raise self.last_error
         stop: StopReason = "rounds"
         while True:
-            await asyncio.gather(*(self.verify_candidate(c) for c in fresh))
+            await gather_or_cancel([self.verify_candidate(c) for c in fresh])
             await self.weigh_answers()
             ranked = sorted(self.pool, key=Checked.rank_key, reverse=True)
             self.emit("round_finished", candidates=len(self.pool),
@@ -341,7 +354,7 @@ class Search:
         return self.result(stop)
 
     async def gather(self, jobs: list[Coroutine[Any, Any, Checked | None]]) -> list[Checked]:
-        return [c for c in await asyncio.gather(*jobs) if c is not None]
+        return [c for c in await gather_or_cancel(jobs) if c is not None]
 
     async def weigh_answers(self) -> None:
         """Cluster final answers by equivalence; a candidate's support is the

@@ -1,0 +1,236 @@
+"""Calibration: a monotone map from fansi's raw confidence to P(correct), per model.
+
+The map is an isotonic regression fitted with pool-adjacent-violators (PAV)
+on the *dev* half of an eval's rows, and judged (ECE, reliability diagram) on
+the *held* half, which the fit never sees. The halves are fixed by a hash of
+each item's id, so the same item always lands on the same side.
+
+Maps are stored in ``FANSI_HOME/calibration/<model>.json``, one file per
+model spec, with one map per kind of confidence:
+
+- ``solve``: the confidence of ``fansi solve`` in its best candidate, from
+  the answer benchmarks (is the selected answer right?);
+- ``verify``: the confidence of ``fansi verify`` in a given solution, from the
+  verifier benchmarks (is the labelled solution correct?).
+
+The file keeps the dev rows of each task that contributed, so an eval of one
+task replaces that task's rows and the map is refitted on the union of tasks.
+Raw confidence depends on the search settings too (k, the schedule); the
+settings of each contribution are recorded next to its rows.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from fansi.errors import ConfigError
+
+Kind = Literal["solve", "verify"]
+KINDS: tuple[Kind, ...] = ("solve", "verify")
+FORMAT = 1
+
+
+@dataclass(frozen=True)
+class IsotonicMap:
+    """A non-decreasing piecewise-linear map through fitted points.
+
+    Between two fitted points the map interpolates linearly; outside them it
+    is flat (the first and last fitted values).
+    """
+
+    xs: tuple[float, ...]
+    ys: tuple[float, ...]
+
+    def __call__(self, x: float) -> float:
+        if not self.xs:
+            raise ValueError("an empty map")
+        if x <= self.xs[0]:
+            return self.ys[0]
+        if x >= self.xs[-1]:
+            return self.ys[-1]
+        right = bisect.bisect_right(self.xs, x)
+        x0, x1 = self.xs[right - 1], self.xs[right]
+        y0, y1 = self.ys[right - 1], self.ys[right]
+        return y0 if x1 == x0 else y0 + (y1 - y0) * (x - x0) / (x1 - x0)
+
+
+def pav(values: Sequence[float], weights: Sequence[float] | None = None) -> list[float]:
+    """Pool adjacent violators: the non-decreasing sequence closest to ``values``.
+
+    It minimises the weighted sum of squared differences. Each value starts as
+    its own block; while a block's mean exceeds the next block's, the two are
+    merged into one with their weighted mean.
+
+    Args:
+        values: The sequence, in the order of the variable it should increase with.
+        weights: Positive weights (all 1 when omitted).
+
+    Returns:
+        The fitted values, one per input value.
+    """
+    weights = [1.0] * len(values) if weights is None else list(weights)
+    if len(weights) != len(values):
+        raise ValueError("one weight per value")
+    # Each block: [mean, weight, size]
+    blocks: list[list[float]] = []
+    for value, weight in zip(values, weights, strict=True):
+        if weight <= 0:
+            raise ValueError("weights must be positive")
+        blocks.append([float(value), float(weight), 1.0])
+        while len(blocks) > 1 and blocks[-2][0] > blocks[-1][0]:
+            mean2, weight2, size2 = blocks.pop()
+            mean1, weight1, size1 = blocks[-1]
+            total = weight1 + weight2
+            blocks[-1] = [(mean1 * weight1 + mean2 * weight2) / total, total, size1 + size2]
+    fitted: list[float] = []
+    for mean, _, size in blocks:
+        fitted.extend([mean] * int(size))
+    return fitted
+
+
+def fit_isotonic(x: Sequence[float], y: Sequence[float]) -> IsotonicMap:
+    """Fit a non-decreasing map from ``x`` (raw confidence) to ``y`` (0 or 1 outcomes).
+
+    Rows with the same ``x`` are pooled first (their mean, weighted by count),
+    so the map is a function; then PAV runs over the distinct ``x`` in order.
+
+    Raises:
+        ValueError: With no rows, or ``x`` and ``y`` of different lengths.
+    """
+    if len(x) != len(y):
+        raise ValueError("x and y must be the same length")
+    if not x:
+        raise ValueError("cannot fit a map to no rows")
+    pooled: dict[float, list[float]] = {}
+    for xi, yi in zip(x, y, strict=True):
+        pooled.setdefault(float(xi), []).append(float(yi))
+    xs = sorted(pooled)
+    means = [sum(pooled[v]) / len(pooled[v]) for v in xs]
+    counts = [float(len(pooled[v])) for v in xs]
+    return IsotonicMap(tuple(xs), tuple(pav(means, counts)))
+
+
+def is_dev(item_id: str, seed: int = 0) -> bool:
+    """Whether an item belongs to the dev half (fit) rather than the held half (judge)."""
+    digest = hashlib.sha256(f"calibration|{seed}|{item_id}".encode()).digest()
+    return digest[0] % 2 == 0
+
+
+# --------------------------------------------------------------------------- storage
+
+
+def calibration_path(model: str, home: Path) -> Path:
+    """Where the maps of a model spec are stored (the spec made safe as a file name)."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", model).strip("._") or "model"
+    return Path(home) / "calibration" / f"{safe}.json"
+
+
+def _read(path: Path, model: str) -> dict[str, Any] | None:
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"the calibration file {path} cannot be read: {exc}",
+                          hint="Delete it, or run `fansi eval` again to rewrite it.") from exc
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise ConfigError(f"the calibration file {path} is not in a format this fansi reads",
+                          hint="Delete it, or run `fansi eval` again to rewrite it.")
+    # Two specs can share a safe file name; a file for another spec is not ours.
+    return data if data.get("model") == model else None
+
+
+def save_rows(
+    model: str,
+    kind: Kind,
+    task: str,
+    rows: Sequence[tuple[float, bool]],
+    home: Path,
+    *,
+    settings: Mapping[str, Any],
+    checksum: str | None = None,
+) -> IsotonicMap:
+    """Replace one task's dev rows in the model's calibration file and refit that kind's map.
+
+    Args:
+        model: The model spec the rows were measured with.
+        kind: Which confidence the rows are about.
+        task: The eval task they come from (its earlier rows are replaced).
+        rows: (raw confidence, correct) pairs from the dev half.
+        home: FANSI_HOME.
+        settings: The search settings of the eval, kept for the record.
+        checksum: The model file's sha256, when known.
+
+    Returns:
+        The map now stored for ``kind``, fitted on every task's rows.
+    """
+    if not rows:
+        raise ValueError("no rows to calibrate on")
+    path = calibration_path(model, home)
+    data = _read(path, model) or {"format": FORMAT, "model": model, "kinds": {}}
+    data["checksum"] = checksum
+    entry = data["kinds"].setdefault(kind, {"tasks": {}})
+    entry["tasks"][task] = {
+        "rows": [[round(float(c), 6), bool(ok)] for c, ok in rows],
+        "settings": dict(settings),
+    }
+    every = [row for contribution in entry["tasks"].values() for row in contribution["rows"]]
+    fitted = fit_isotonic([r[0] for r in every], [float(r[1]) for r in every])
+    entry["map"] = {"x": list(fitted.xs), "y": list(fitted.ys), "rows": len(every)}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=1, sort_keys=True), encoding="utf-8")
+    tmp.replace(path)
+    return fitted
+
+
+def load_map(model: str, home: Path, kind: Kind = "solve") -> IsotonicMap | None:
+    """The stored map of a model spec for one kind of confidence, or None if there is none.
+
+    Raises:
+        ConfigError: The file exists but cannot be read.
+    """
+    data = _read(calibration_path(model, home), model)
+    fitted = ((data or {}).get("kinds", {}).get(kind) or {}).get("map")
+    if not fitted:
+        return None
+    return IsotonicMap(tuple(map(float, fitted["x"])), tuple(map(float, fitted["y"])))
+
+
+def calibrated_confidence(
+    model: str, raw: float, home: Path, kind: Kind = "solve"
+) -> float | None:
+    """The calibrated P(correct) for a raw confidence, or None if the model has no map.
+
+    Args:
+        model: The model spec, exactly as given to fansi (e.g. ``embedded``).
+        raw: The raw confidence from :func:`fansi.engine.confidence.confidence`.
+        home: FANSI_HOME (``settings.home``).
+        kind: ``solve`` for ``fansi solve``'s result, ``verify`` for ``fansi verify``'s.
+
+    Raises:
+        ConfigError: The calibration file exists but cannot be read.
+    """
+    fitted = load_map(model, home, kind)
+    return None if fitted is None else round(fitted(raw), 3)
+
+
+__all__ = [
+    "KINDS",
+    "IsotonicMap",
+    "Kind",
+    "calibrated_confidence",
+    "calibration_path",
+    "fit_isotonic",
+    "is_dev",
+    "load_map",
+    "pav",
+    "save_rows",
+]

@@ -1,0 +1,315 @@
+"""Loaders for the benchmark files, and the seeded, stratified ``--limit`` subset.
+
+Each loader takes a path and returns items; nothing is copied into the
+project. The public files these loaders read are described, with their
+sources and licences, in ``shared/data/README.md``; :data:`ATTRIBUTION`
+repeats what a report must say about them.
+
+Every item has an ``id`` (stable across runs: taken from the file, or the
+line number where the file has none) and a ``stratum`` for subsetting:
+subject and level for MATH-500, correct or incorrect for the verifier sets,
+category and level for ProofBench.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from fansi.errors import InputError
+from fansi.inputs import decode
+
+
+@dataclass(frozen=True)
+class AnswerItem:
+    """A problem with a reference final answer."""
+
+    id: str
+    problem: str
+    answer: str
+    stratum: str = ""
+
+
+@dataclass(frozen=True)
+class SolutionItem:
+    """A solution labelled correct or wrong; ``steps`` and ``first_wrong`` for ProcessBench.
+
+    ``first_wrong`` is the 0-based index of the first wrong step, or None when
+    the solution is correct (or when the set labels no steps).
+    """
+
+    id: str
+    problem: str
+    solution: str
+    wrong: bool
+    steps: tuple[str, ...] = ()
+    first_wrong: int | None = None
+    stratum: str = ""
+
+
+@dataclass(frozen=True)
+class ProofItem:
+    """A proof problem with a reference solution and grading guidelines."""
+
+    id: str
+    problem: str
+    reference: str
+    guidelines: str
+    category: str
+    level: str
+    short_answer: str = ""
+
+    @property
+    def stratum(self) -> str:
+        return f"{self.category}/{self.level}"
+
+
+Item = AnswerItem | SolutionItem | ProofItem
+I = TypeVar("I", bound=Item)  # noqa: E741
+
+ATTRIBUTION: dict[str, str] = {
+    "gsm8k": "GSM8K test problems (first 1000 of 1319), openai/grade-school-math @3101c7d, MIT.",
+    "gsm8k-solutions": "GSM8K example model solutions, labelled correct or not, "
+                       "openai/grade-school-math @3101c7d, MIT.",
+    "math500": "MATH-500 (first 400 of 500), hkust-nlp/simpleRL-reason @cf1c785, MIT.",
+    "aime24": "AIME 2024, hkust-nlp/simpleRL-reason @cf1c785, MIT.",
+    "processbench": "ProcessBench, QwenLM/ProcessBench @ee5ae00, Apache-2.0 (dataset card).",
+    "imo-proofbench": "IMO-ProofBench v2, google-deepmind/superhuman @a02069e, CC-BY 4.0.",
+}
+
+#: Where each task's file sits under a ``shared/data`` folder.
+DEFAULT_FILES: dict[str, str] = {
+    "gsm8k": "gsm8k/test_dev.jsonl",
+    "gsm8k-solutions": "gsm8k/model_solutions_dev.jsonl",
+    "math500": "math500/test_dev.jsonl",
+    "aime24": "aime24/test.jsonl",
+    "processbench": "processbench/gsm8k.json",
+    "imo-proofbench": "imo_proofbench/proofbench_v2.csv",
+}
+
+
+def default_path(task: str, *, cwd: Path) -> Path:
+    """The task's file under ``../shared/data`` or ``./shared/data`` of ``cwd``, or of
+    the source checkout fansi runs from.
+
+    Raises:
+        InputError: If none of these holds the file.
+    """
+    checkout = Path(__file__).resolve().parents[3]
+    roots = [cwd.parent / "shared" / "data", cwd / "shared" / "data",
+             checkout.parent / "shared" / "data"]
+    for root in roots:
+        path = root / DEFAULT_FILES[task]
+        if path.is_file():
+            return path
+    raise InputError(f"cannot find the {task} data ({DEFAULT_FILES[task]})",
+                     hint="Give its path with --data.")
+
+
+def _text(path: Path) -> str:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}") from exc
+    return decode(data, source=str(path))
+
+
+def _jsonl(path: Path) -> list[tuple[int, dict[str, Any]]]:
+    rows = []
+    for number, line in enumerate(_text(path).splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{path}:{number} is not JSON: {exc.msg}") from exc
+        if not isinstance(row, dict):
+            raise InputError(f"{path}:{number} must be a JSON object")
+        rows.append((number, row))
+    if not rows:
+        raise InputError(f"{path} holds no rows")
+    return rows
+
+
+def _field(row: dict[str, Any], where: str, *names: str) -> str:
+    for name in names:
+        value = row.get(name)
+        if isinstance(value, str | int | float) and not isinstance(value, bool):
+            return str(value)
+    raise InputError(f"{where} has no {' or '.join(names)}")
+
+
+def load_gsm8k(path: Path) -> list[AnswerItem]:
+    """GSM8K problems ``{question, answer}``; the reference is the number after ``####``."""
+    from fansi.checks.answers import gsm8k_reference
+
+    items = []
+    for number, row in _jsonl(path):
+        where = f"{path}:{number}"
+        try:
+            answer = gsm8k_reference(_field(row, where, "answer"))
+        except InputError as exc:
+            raise InputError(f"{where}: {exc.message}") from exc
+        items.append(AnswerItem(str(row.get("id", number - 1)),
+                                _field(row, where, "question", "problem"), answer))
+    return items
+
+
+def load_math500(path: Path) -> list[AnswerItem]:
+    """MATH-500 problems; stratum ``subject/level``."""
+    items = []
+    for number, row in _jsonl(path):
+        where = f"{path}:{number}"
+        stratum = f"{row.get('subject', '')}/{row.get('level', '')}"
+        items.append(AnswerItem(_field(row, where, "unique_id", "id"),
+                                _field(row, where, "problem"), _field(row, where, "answer"),
+                                stratum))
+    return items
+
+
+def load_aime24(path: Path) -> list[AnswerItem]:
+    """AIME 2024 problems ``{id, problem, answer}``."""
+    return [AnswerItem(_field(row, f"{path}:{n}", "id"), _field(row, f"{path}:{n}", "problem"),
+                       _field(row, f"{path}:{n}", "answer"))
+            for n, row in _jsonl(path)]
+
+
+def load_gsm8k_solutions(path: Path) -> list[SolutionItem]:
+    """GSM8K model solutions with ``is_correct``; stratum ``correct`` or ``wrong``."""
+    items = []
+    for number, row in _jsonl(path):
+        where = f"{path}:{number}"
+        correct = row.get("is_correct")
+        if not isinstance(correct, bool):
+            raise InputError(f"{where} has no true/false is_correct")
+        items.append(SolutionItem(_field(row, where, "id"), _field(row, where, "question"),
+                                  _field(row, where, "solution"), wrong=not correct,
+                                  stratum="correct" if correct else "wrong"))
+    return items
+
+
+def load_processbench(path: Path) -> list[SolutionItem]:
+    """ProcessBench solutions: steps and the 0-based first wrong step (-1: none)."""
+    try:
+        rows = json.loads(_text(path))
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path} is not JSON: {exc.msg}") from exc
+    if not isinstance(rows, list) or not rows:
+        raise InputError(f"{path} must hold a non-empty JSON list")
+    items = []
+    for number, row in enumerate(rows):
+        where = f"{path}[{number}]"
+        steps, label = row.get("steps"), row.get("label")
+        if not isinstance(steps, list) or not all(isinstance(s, str) for s in steps):
+            raise InputError(f"{where} has no list of steps")
+        if not isinstance(label, int) or not -1 <= label < len(steps):
+            raise InputError(f"{where} has no label between -1 and the last step")
+        items.append(SolutionItem(
+            _field(row, where, "id"), _field(row, where, "problem"), number_steps(steps),
+            wrong=label >= 0, steps=tuple(steps), first_wrong=label if label >= 0 else None,
+            stratum="wrong" if label >= 0 else "correct"))
+    return items
+
+
+def number_steps(steps: Sequence[str]) -> str:
+    """The steps as one text, each headed ``Step N:`` (from 1), so issues can name them."""
+    return "\n\n".join(f"Step {n}: {step.strip()}" for n, step in enumerate(steps, start=1))
+
+
+def load_proofbench(path: Path) -> list[ProofItem]:
+    """IMO-ProofBench problems with reference solution and grading guidelines."""
+    reader = csv.DictReader(io.StringIO(_text(path)))
+    wanted = {"Problem ID", "Problem", "Solution", "Grading guidelines", "Category", "Level"}
+    missing = wanted - set(reader.fieldnames or ())
+    if missing:
+        raise InputError(f"{path} lacks the columns {', '.join(sorted(missing))}")
+    items = [ProofItem(row["Problem ID"], row["Problem"], row["Solution"],
+                       row["Grading guidelines"], row["Category"], row["Level"],
+                       row.get("Short Answer") or "")
+             for row in reader]
+    if not items:
+        raise InputError(f"{path} holds no problems")
+    return items
+
+
+LOADERS: dict[str, Callable[[Path], Sequence[Item]]] = {
+    "gsm8k": load_gsm8k,
+    "math500": load_math500,
+    "aime24": load_aime24,
+    "gsm8k-solutions": load_gsm8k_solutions,
+    "processbench": load_processbench,
+    "imo-proofbench": load_proofbench,
+}
+
+
+def _rank(seed: int, item_id: str) -> str:
+    return hashlib.sha256(f"{seed}|{item_id}".encode()).hexdigest()
+
+
+def stratified_subset(items: Sequence[I], limit: int | None, seed: int) -> list[I]:
+    """A seeded subset of ``limit`` items whose strata keep their shares, in file order.
+
+    Each stratum gets ``limit * size / total`` items, rounded by largest
+    remainder (ties to the larger, then the first-seen stratum); within a
+    stratum, items are taken in the order of a hash of ``seed`` and their id.
+    The subset depends only on the ids, the strata, ``limit`` and ``seed``:
+    it is the same on every run and every machine.
+
+    Args:
+        items: Every item of the data set; ids must be unique.
+        limit: How many to keep; None (or at least ``len(items)``) keeps all.
+        seed: Picks which items of each stratum.
+
+    Raises:
+        InputError: If two items share an id.
+    """
+    ids = [item.id for item in items]
+    if len(set(ids)) != len(ids):
+        raise InputError("the data set repeats an item id")
+    if limit is None or limit >= len(items):
+        return list(items)
+    if limit < 0:
+        raise InputError("--limit must not be negative")
+    strata: dict[str, list[int]] = {}
+    for index, item in enumerate(items):
+        strata.setdefault(item.stratum, []).append(index)
+    total = len(items)
+    quotas = {name: limit * len(members) // total for name, members in strata.items()}
+    order = list(strata)
+    remainders = sorted(
+        order,
+        key=lambda s: (-(limit * len(strata[s]) % total), -len(strata[s]), order.index(s)),
+    )
+    for name in remainders[: limit - sum(quotas.values())]:
+        quotas[name] += 1
+    chosen: list[int] = []
+    for name, members in strata.items():
+        ranked = sorted(members, key=lambda i: _rank(seed, items[i].id))
+        chosen.extend(ranked[: quotas[name]])
+    return [items[i] for i in sorted(chosen)]
+
+
+__all__ = [
+    "ATTRIBUTION",
+    "DEFAULT_FILES",
+    "LOADERS",
+    "AnswerItem",
+    "Item",
+    "ProofItem",
+    "SolutionItem",
+    "default_path",
+    "load_aime24",
+    "load_gsm8k",
+    "load_gsm8k_solutions",
+    "load_math500",
+    "load_processbench",
+    "load_proofbench",
+    "number_steps",
+    "stratified_subset",
+]
