@@ -172,3 +172,18 @@ async def test_writer_calls_stream_tokens_and_verdicts_do_not(fansi_home: Path) 
     assert result.best is not None
     assert "GOOD" in streamed  # the candidate was shown as it was written
     assert '"score"' not in streamed  # the verdict JSON was not
+
+
+async def test_solve_reports_calibrated_confidence_once_a_map_exists(fansi_home: Path) -> None:
+    from fansi.evals.calibration import save_rows
+
+    first = await fansi.asolve(PROBLEM, backend=backend(Model()), model="fake")
+    assert first.calibrated is False and first.raw_confidence is None
+    # a map that says: whatever the raw number, this model is right 20% of the time
+    save_rows("fake", "solve", "gsm8k", [(0.1, False), (0.5, False), (0.9, False),
+                                         (0.95, True), (0.2, False)], fansi_home, settings={})
+    second = await fansi.asolve(PROBLEM, backend=backend(Model()), model="fake", seed=5)
+    assert second.calibrated is True
+    assert second.raw_confidence is not None
+    assert second.confidence != second.raw_confidence
+    assert 0.0 <= second.confidence <= 1.0

@@ -12,11 +12,12 @@ stopped (``resume=RUN_ID``) without repeating a finished call.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Literal
 
 from fansi import __version__
 from fansi.backends import Backend, TokenCallback, create_backend
@@ -207,8 +208,21 @@ async def _run(
     finally:
         if own:
             await inner.aclose()
+    result = calibrate(result, settings, "solve")
     store.set_run_status(run_id, "done", result=result_dict(result))
     return result
+
+
+def calibrate(result: SearchResult, settings: Settings, kind: Literal["solve", "verify"]
+              ) -> SearchResult:
+    """Replace the raw confidence by the model's fitted map, where `fansi eval` made one."""
+    from fansi.evals.calibration import calibrated_confidence
+
+    fitted = calibrated_confidence(settings.model, result.confidence, settings.home, kind)
+    if fitted is None:
+        return result
+    return dataclasses.replace(result, confidence=fitted, calibrated=True,
+                               raw_confidence=result.confidence)
 
 
 async def averify(
@@ -249,7 +263,7 @@ async def averify(
             checked = search.admit(candidate)
             assert checked is not None
             await search.verify_candidate(checked)
-            result = search.result("rounds")
+            result = calibrate(search.result("rounds"), settings, "verify")
         finally:
             if own:
                 await inner.aclose()

@@ -35,8 +35,11 @@ def render_result(result: SearchResult, *, show_solution: bool = True) -> str:
         f"score {score}   ({len(result.verifications)} verification(s): {passes} pass, "
         f"{unknown} unknown)"
     )
-    calibrated = "calibrated" if result.calibrated else "uncalibrated"
-    lines.append(f"confidence: {result.confidence:.2f} ({calibrated})")
+    if result.calibrated:
+        lines.append(f"confidence: {result.confidence:.2f} (calibrated by `fansi eval`; "
+                     f"raw {result.raw_confidence:.2f})")
+    else:
+        lines.append(f"confidence: {result.confidence:.2f} (uncalibrated)")
     if best is not None and best.answer:
         lines.append(f"final answer: {best.answer}")
     if best is not None and best.self_score is not None:

@@ -186,6 +186,8 @@ class SearchResult:
     failed_calls: int
     seconds: float
     calibrated: bool = False
+    #: The engine's own number when ``confidence`` has been calibrated.
+    raw_confidence: float | None = None
 
 
 class Search:
