@@ -45,6 +45,8 @@ class Settings(BaseModel):
     # Local inference
     threads: int | None = Field(default=None, ge=1)
     context: int = Field(default=8192, ge=256)
+    # Calls the in-process model decodes together (continuous batching).
+    batch: int = Field(default=8, ge=1)
     # Remote inference
     api_key: str | None = None
     timeout_s: float = Field(default=600.0, gt=0)

@@ -1,51 +1,57 @@
-"""In-process GGUF inference with llama-cpp-python.
+"""In-process GGUF inference with llama.cpp, with continuous batching.
 
-The model lives on one dedicated worker thread; calls queue there and the
-event loop never blocks. llama.cpp keeps the KV cache of the previous prompt
-and reuses its longest common prefix, so calls that share a long prefix (the
-verifications of one candidate) skip most of their prompt reading.
+Up to ``batch`` calls are decoded together, one llama_decode per step, on one
+worker thread (see :mod:`fansi.backends.batching`); the event loop never
+blocks. Calls that share a prompt prefix with a sequence in the KV cache
+(the verifications of one candidate) reuse it instead of reading it again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
-import threading
-import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fansi.backends import TokenCallback
-from fansi.backends.templates import TEMPLATES, ChatTemplate, family_from_metadata
-from fansi.errors import BackendError, ModelError
+from fansi.backends.batching import Batcher, Loaded, Request, WorkerStats
+from fansi.backends.templates import TEMPLATES, family_from_metadata
+from fansi.errors import ModelError
 from fansi.models import Family, ModelSpec, resolve_gguf
-from fansi.records import Completion, GenerateParams, Message, StopReason, Usage
+from fansi.records import Completion, GenerateParams, Message
 
 if TYPE_CHECKING:
     from fansi.config import Settings
 
+#: Calls decoded together when nothing says otherwise.
+DEFAULT_BATCH = 8
+#: Default KV cache across all sequences: enough for a few verification
+#: prompts of a long proof and their replies, within a laptop's memory.
+DEFAULT_KV_CELLS = 16384
+#: Most tokens one llama_decode reads (prompt chunks and generating sequences).
+N_BATCH = 512
 
-@dataclass
-class WorkerStats:
-    """What the worker has done so far; benchmarks read busy_s against wall time."""
-
-    calls: int = 0
-    cancelled: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    busy_s: float = 0.0
+__all__ = ["LlamaCppBackend", "WorkerStats"]
 
 
 class LlamaCppBackend:
-    """A GGUF model run in this process on a dedicated worker thread."""
+    """A GGUF model run in this process, serving many calls at once.
+
+    Args:
+        path: The GGUF file.
+        name: Name shown to users and stored with every call.
+        family: The chat template's family; read from the file when omitted.
+        n_ctx: Context of one call: prompt plus reply, in tokens.
+        n_threads: CPU threads; all cores when omitted.
+        batch: Calls decoded together (the worker's slots).
+        kv_cells: KV cache cells shared by all calls; at least ``n_ctx``.
+            Omitted: ``min(batch * n_ctx, 16384)``, or ``n_ctx`` if larger.
+    """
 
     supports_schema = True
-    # Calls are served one at a time on the worker; more in flight only queue.
-    max_concurrency = 1
 
     def __init__(
         self,
@@ -55,16 +61,21 @@ class LlamaCppBackend:
         family: Family | None = None,
         n_ctx: int = 8192,
         n_threads: int | None = None,
+        batch: int = DEFAULT_BATCH,
+        kv_cells: int | None = None,
     ) -> None:
+        if batch < 1:
+            raise ValueError("batch must be at least 1")
         self.path = path
         self.name = name or f"gguf:{path}"
+        self.max_concurrency = batch
         self._family = family
         self._n_ctx = n_ctx
         self._n_threads = n_threads or os.cpu_count() or 1
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fansi-llama")
-        self._llama: Any = None
-        self._template: ChatTemplate | None = None
-        self._grammars: dict[str, Any] = {}
+        default_cells = max(n_ctx, min(batch * n_ctx, DEFAULT_KV_CELLS))
+        self._kv_cells = max(n_ctx, kv_cells or default_cells)
+        self._grammars: dict[str, str] = {}
+        self._batcher: Batcher | None = None
         self.stats = WorkerStats()
 
     @classmethod
@@ -76,119 +87,58 @@ class LlamaCppBackend:
             family=family,
             n_ctx=settings.context,
             n_threads=settings.threads,
+            batch=settings.batch,
         )
 
-    # --- everything below the line runs on the worker thread -------------
+    # --- run on the worker thread --------------------------------------------
 
-    def _load(self) -> Any:
-        if self._llama is None:
-            try:
-                from llama_cpp import Llama
-            except ImportError as exc:
-                raise ModelError(
-                    "llama-cpp-python is not installed",
-                    hint="Run `bash scripts/setup.sh`; it builds llama-cpp-python portably.",
-                ) from exc
-            try:
-                self._llama = Llama(
-                    model_path=str(self.path),
-                    n_ctx=self._n_ctx,
-                    n_threads=self._n_threads,
-                    n_threads_batch=self._n_threads,
-                    verbose=False,
-                )
-            except (ValueError, RuntimeError) as exc:
-                raise ModelError(f"cannot load {self.path}: {exc}") from exc
-            family = self._family or family_from_metadata(dict(self._llama.metadata))
-            self._template = TEMPLATES[family]
-        return self._llama
+    def _load(self) -> Loaded:
+        try:
+            from fansi.backends.native import ContextShape, NativeModel
+        except ImportError as exc:
+            raise ModelError(
+                "llama-cpp-python is not installed",
+                hint="Run `bash scripts/setup.sh`; it builds llama-cpp-python portably.",
+            ) from exc
+        shape = ContextShape(
+            kv_cells=self._kv_cells,
+            n_seq=self.max_concurrency,
+            n_batch=max(N_BATCH, self.max_concurrency),
+            n_threads=self._n_threads,
+        )
+        try:
+            model = NativeModel(self.path, shape)
+        except (ValueError, RuntimeError, OSError) as exc:
+            raise ModelError(f"cannot load {self.path}: {exc}") from exc
+        keys = ("general.name", "general.basename", "general.architecture")
+        family = self._family or family_from_metadata({k: model.metadata(k) for k in keys})
+        return Loaded(model, TEMPLATES[family])
 
-    def _grammar(self, schema: dict[str, Any]) -> Any:
+    def _grammar(self, schema: dict[str, Any]) -> str:
         key = json.dumps(schema, sort_keys=True)
         if key not in self._grammars:
-            from llama_cpp.llama_grammar import LlamaGrammar
+            from llama_cpp.llama_grammar import json_schema_to_gbnf
 
-            self._grammars[key] = LlamaGrammar.from_json_schema(key, verbose=False)
+            try:
+                self._grammars[key] = json_schema_to_gbnf(key)
+            except Exception as exc:  # the converter raises bare Exceptions
+                raise ValueError(f"cannot turn the JSON schema into a grammar: {exc}") from exc
         return self._grammars[key]
 
-    def _run(
-        self,
-        messages: Sequence[Message],
-        params: GenerateParams,
-        emit: TokenCallback | None,
-        cancelled: threading.Event,
-    ) -> Completion:
-        start = time.perf_counter()
-        llama = self._load()
-        assert self._template is not None
-        prompt = self._template.render(messages)
-        prompt_tokens = len(llama.tokenize(prompt.encode(), add_bos=False, special=True))
-        room = self._n_ctx - prompt_tokens
-        if room <= 0:
-            # Context overflow is an outcome, not a failure.
-            return Completion("", "length", Usage(prompt_tokens, 0),
-                              time.perf_counter() - start, self.name)
-        max_tokens = min(params.max_tokens or room, room)
-        # llama-cpp-python calls the stopping criterion once per sampled token
-        # with the tokens evaluated so far, and once more after the last one
-        # with the same length; distinct lengths therefore count the sampled
-        # tokens exactly, in streaming and plain mode alike.
-        seen: set[int] = set()
+    def _worker(self) -> Batcher:
+        if self._batcher is None:
+            self._batcher = Batcher(
+                self._load,
+                name=self.name,
+                slots=self.max_concurrency,
+                n_ctx=self._n_ctx,
+                n_batch=max(N_BATCH, self.max_concurrency),
+                grammar=self._grammar,
+                stats=self.stats,
+            )
+        return self._batcher
 
-        def stop_when(ids: Any, _logits: Any) -> bool:
-            seen.add(len(ids))
-            return cancelled.is_set()
-
-        from llama_cpp import StoppingCriteriaList
-
-        kwargs: dict[str, Any] = {
-            "max_tokens": max_tokens,
-            "stop": list(self._template.stop + params.stop),
-            "stopping_criteria": StoppingCriteriaList([stop_when]),
-        }
-        if params.temperature is not None:
-            kwargs["temperature"] = params.temperature
-        if params.top_p is not None:
-            kwargs["top_p"] = params.top_p
-        if params.seed is not None:
-            kwargs["seed"] = params.seed
-        if params.json_schema is not None:
-            kwargs["grammar"] = self._grammar(params.json_schema)
-        try:
-            if emit is None:
-                out = llama.create_completion(prompt, **kwargs)
-                text = out["choices"][0]["text"]
-                finish = out["choices"][0]["finish_reason"]
-            else:
-                pieces: list[str] = []
-                finish = None
-                for chunk in llama.create_completion(prompt, stream=True, **kwargs):
-                    piece = chunk["choices"][0]["text"]
-                    if piece:
-                        pieces.append(piece)
-                        emit(piece)
-                    finish = chunk["choices"][0].get("finish_reason") or finish
-                text = "".join(pieces)
-        except (RuntimeError, ValueError) as exc:
-            raise BackendError(f"llama.cpp failed on {self.name}: {exc}") from exc
-        generated = len(seen)
-        reason: StopReason = "length" if finish == "length" else "stop"
-        if cancelled.is_set():
-            reason = "cancelled"
-            self.stats.cancelled += 1
-        self.stats.calls += 1
-        self.stats.prompt_tokens += prompt_tokens
-        self.stats.completion_tokens += generated
-        self.stats.busy_s += time.perf_counter() - start
-        return Completion(
-            text=text,
-            stop_reason=reason,
-            usage=Usage(prompt_tokens, generated),
-            latency_s=time.perf_counter() - start,
-            model=self.name,
-        )
-
-    # --- the async face ----------------------------------------------------
+    # --- the async face ----------------------------------------------------------
 
     async def generate(
         self,
@@ -197,28 +147,41 @@ class LlamaCppBackend:
         on_token: TokenCallback | None = None,
     ) -> Completion:
         loop = asyncio.get_running_loop()
-        cancelled = threading.Event()
-        emit: TokenCallback | None = None
+        future: asyncio.Future[Completion] = loop.create_future()
+
+        def settle(outcome: Completion | BaseException) -> None:
+            if future.done():
+                return
+            if isinstance(outcome, BaseException):
+                future.set_exception(outcome)
+            else:
+                future.set_result(outcome)
+
+        def deliver(outcome: Completion | BaseException) -> None:
+            # A loop closed under a call has no one left to tell.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(settle, outcome)
+
+        emit = None
         if on_token is not None:
             callback = on_token
 
             def emit(piece: str) -> None:
-                loop.call_soon_threadsafe(callback, piece)
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(callback, piece)
 
-        future = loop.run_in_executor(self._executor, self._run, messages, params, emit, cancelled)
+        request = Request(messages, params, deliver, emit)
+        worker = self._worker()
+        worker.submit(request)
         try:
-            return await asyncio.shield(future)
+            return await future
         except asyncio.CancelledError:
-            # Tell the worker to stop at its next token so the slot frees up.
-            cancelled.set()
+            # The worker drops the sequence at its next step and frees the slot.
+            request.cancelled = True
+            worker.wake()
             raise
 
     async def aclose(self) -> None:
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._executor, self._unload)
-        self._executor.shutdown(wait=True)
-
-    def _unload(self) -> None:
-        if self._llama is not None:
-            self._llama.close()
-            self._llama = None
+        if self._batcher is not None:
+            batcher, self._batcher = self._batcher, None
+            await asyncio.to_thread(batcher.close)

@@ -326,13 +326,14 @@ class Search:
         config = self.config
         self.emit("run_started", run_id=self.run_id, n=config.n, k=config.k, m=config.m,
                   rounds=config.rounds, schedule=config.schedule)
-        fresh = await self.gather([self.write(i) for i in range(config.n)])
+        # Each candidate is verified as soon as it is written, so a batching
+        # backend reads verification prompts while other candidates are written.
+        fresh = await self.gather([self.then_verify(self.write(i)) for i in range(config.n)])
         if not fresh and self.last_error is not None:
             # Not one candidate could be written: the backend is down, not flaky.
             raise self.last_error
         stop: StopReason = "rounds"
         while True:
-            await gather_or_cancel([self.verify_candidate(c) for c in fresh])
             await self.weigh_answers()
             ranked = sorted(self.pool, key=Checked.rank_key, reverse=True)
             self.emit("round_finished", candidates=len(self.pool),
@@ -352,8 +353,15 @@ class Search:
             parents = [c for c in ranked if not c.accepted and c.confirmed_issues()][: config.m]
             if not parents:
                 break
-            fresh = await self.gather([self.rewrite(p, i) for i, p in enumerate(parents)])
+            fresh = await self.gather(
+                [self.then_verify(self.rewrite(p, i)) for i, p in enumerate(parents)])
         return self.result(stop)
+
+    async def then_verify(self, writing: Coroutine[Any, Any, Checked | None]) -> Checked | None:
+        checked = await writing
+        if checked is not None:
+            await self.verify_candidate(checked)
+        return checked
 
     async def gather(self, jobs: list[Coroutine[Any, Any, Checked | None]]) -> list[Checked]:
         return [c for c in await gather_or_cancel(jobs) if c is not None]
