@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
 import sqlite3
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
@@ -21,6 +18,7 @@ from fansi.config import load_settings
 from fansi.errors import InputError
 from fansi.store import Store, cache_key
 
+from killing import kill_after
 from scripted_model import Model, backend
 
 PROBLEM = "What is 2+2? Prove it."
@@ -121,19 +119,7 @@ def test_kill_9_mid_run_then_resume_repeats_no_finished_call(fansi_home: Path) -
     code = CHILD.format(tests=tests, problem=PROBLEM)
     child = subprocess.Popen([sys.executable, "-c", code], env=dict(os.environ))
     db = store_path(fansi_home)
-    deadline = time.monotonic() + 60
-    finished = 0
-    while time.monotonic() < deadline and child.poll() is None:
-        if db.exists():
-            with sqlite3.connect(db) as conn, contextlib.suppress(sqlite3.OperationalError):
-                finished = conn.execute(
-                    "SELECT count(*) FROM calls WHERE cache_key IS NOT NULL").fetchone()[0]
-            if finished >= 4:
-                break
-        time.sleep(0.02)
-    assert child.poll() is None, "the child finished before it could be killed"
-    child.send_signal(signal.SIGKILL)
-    child.wait()
+    kill_after(child, db, calls=4, seconds=60)
     with sqlite3.connect(db) as conn:
         before = {row[0] for row in conn.execute(
             "SELECT cache_key FROM calls WHERE cache_key IS NOT NULL")}

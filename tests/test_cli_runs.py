@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from fansi.cli import cli
+
+from killing import kill_after
 
 
 def run(*args: str, input: str | bytes | None = None) -> tuple[int, str, str]:
@@ -117,19 +116,7 @@ def test_run_killed_with_sigkill_resumes_without_repeating_calls(
     env = dict(os.environ)
     child = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     db = fansi_home / "fansi.db"
-    deadline = time.monotonic() + 120
-    done = 0
-    while time.monotonic() < deadline and child.poll() is None:
-        if db.exists():
-            with sqlite3.connect(db) as conn, contextlib.suppress(sqlite3.OperationalError):
-                done = conn.execute(
-                    "SELECT count(*) FROM calls WHERE cache_key IS NOT NULL").fetchone()[0]
-            if done >= 3:
-                break
-        time.sleep(0.05)
-    assert child.poll() is None, "the batch finished before it could be killed"
-    child.send_signal(signal.SIGKILL)
-    child.wait()
+    kill_after(child, db, calls=3, seconds=120)
     with sqlite3.connect(db) as conn:
         before = conn.execute("SELECT count(*) FROM calls WHERE cache_key IS NOT NULL"
                               ).fetchone()[0]
