@@ -224,7 +224,8 @@ def parse_candidate(text: str) -> ParsedCandidate:
 
     Returns:
         The parts; ``self_score`` is None unless it is exactly 0, 0.5 or 1,
-        and ``answer`` is None when the solution states none.
+        and ``answer`` is None when neither the solution nor (failing that)
+        the self-evaluation states one.
     """
     text = _THINK.sub("", text)
     solutions = list(_SOLUTION_HEADING.finditer(text))
@@ -256,7 +257,10 @@ def parse_candidate(text: str) -> ParsedCandidate:
         if scores:
             self_score = _read_score(scores[-1])
     solution = solution.strip()
-    return ParsedCandidate(solution, evaluation.strip(), self_score, _answer(solution))
+    # Small models often state the boxed answer only in their self-evaluation;
+    # it is still the writer's own answer, so it counts when the solution has none.
+    answer = _answer(solution) or _answer(evaluation)
+    return ParsedCandidate(solution, evaluation.strip(), self_score, answer)
 
 
 # --------------------------------------------------------------------------- JSON

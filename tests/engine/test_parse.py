@@ -148,6 +148,16 @@ def test_boxed_in_the_self_evaluation_is_not_the_answer() -> None:
     assert parse_candidate(text).answer == "2"
 
 
+def test_answer_only_in_the_self_evaluation_still_counts() -> None:
+    text = (
+        "## Solution\n3 * 60 * 3 = 540 meters.\n"
+        "## Self-evaluation\nSo \\boxed{540}.\nSelf-score: 1"
+    )
+    parsed = parse_candidate(text)
+    assert parsed.answer == "540"
+    assert parsed.self_score == 1
+
+
 def test_last_boxed_helper() -> None:
     assert last_boxed("\\boxed{a}\\boxed{b{c}}") == "b{c}"
     assert last_boxed("\\boxed{") is None
