@@ -69,8 +69,8 @@ def test_proofbench_loader() -> None:
 @needs_shared
 def test_default_path_finds_the_shared_files(tmp_path: Path) -> None:
     # From anywhere: the checkout fansi runs from has ../shared/data beside it.
-    assert data.default_path("gsm8k", cwd=tmp_path) == (
-        SHARED / "gsm8k" / "test_dev.jsonl").resolve()
+    found = data.default_path("gsm8k", cwd=tmp_path)
+    assert found.resolve() == (SHARED / "gsm8k" / "test_dev.jsonl").resolve()
 
 
 def test_default_path_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
