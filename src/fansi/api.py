@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from typing import Any, Literal
 
 from fansi import __version__
-from fansi.backends import Backend, TokenCallback, create_backend
+from fansi.backends import Backend, TokenCallback, Wrapper, create_backend
 from fansi.config import Settings, load_settings
 from fansi.engine.budget import SearchConfig
 from fansi.engine.events import EventHandler
@@ -32,16 +32,13 @@ from fansi.records import Budget, Candidate, Completion, GenerateParams, Message
 from fansi.store import CachedBackend, Store
 
 
-class _Streaming:
+class _Streaming(Wrapper):
     """Passes an ``on_token`` callback to the writer's calls (free text, not
     verdicts), one call at a time, so a terminal can show a proof being written."""
 
     def __init__(self, inner: Backend, on_token: TokenCallback) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.on_token = on_token
-        self.name = inner.name
-        self.supports_schema = inner.supports_schema
-        self.max_concurrency = inner.max_concurrency
         self._busy = False
 
     async def generate(
@@ -56,9 +53,6 @@ class _Streaming:
             return await self.inner.generate(messages, params, self.on_token)
         finally:
             self._busy = False
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
 
 
 def search_config(settings: Settings) -> SearchConfig:

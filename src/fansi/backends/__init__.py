@@ -42,6 +42,29 @@ class Backend(Protocol):
         ...
 
 
+class Wrapper:
+    """A backend that delegates to another one. Wrappers (the call cache, the
+    meter, recorders) subclass it and override ``generate``."""
+
+    def __init__(self, inner: Backend) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.supports_schema = inner.supports_schema
+        self.max_concurrency = inner.max_concurrency
+
+    async def generate(
+        self,
+        messages: Sequence[Message],
+        params: GenerateParams,
+        on_token: TokenCallback | None = None,
+    ) -> Completion:
+        return await self.inner.generate(messages, params, on_token)
+
+    async def aclose(self) -> None:
+        """Close the wrapped backend."""
+        await self.inner.aclose()
+
+
 def _make_llamacpp(spec: ModelSpec, settings: Settings) -> Backend:
     from fansi.backends.llamacpp import LlamaCppBackend
 
@@ -73,4 +96,4 @@ def create_backend(spec: str | ModelSpec, settings: Settings) -> Backend:
     return REGISTRY[parsed.kind](parsed, settings)
 
 
-__all__ = ["Backend", "TokenCallback", "create_backend"]
+__all__ = ["Backend", "TokenCallback", "Wrapper", "create_backend"]

@@ -7,7 +7,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from fansi.backends import Backend, TokenCallback
+from fansi.backends import Backend, TokenCallback, Wrapper
 from fansi.config import Effort, Schedule
 from fansi.records import Budget, Completion, GenerateParams, Message, Usage
 
@@ -104,15 +104,12 @@ class Meter:
             self.cached_calls += 1
 
 
-class MeteredBackend:
+class MeteredBackend(Wrapper):
     """Wraps a backend and feeds every completion to a :class:`Meter`."""
 
     def __init__(self, inner: Backend, meter: Meter) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.meter = meter
-        self.name = inner.name
-        self.supports_schema = inner.supports_schema
-        self.max_concurrency = inner.max_concurrency
 
     async def generate(
         self,
@@ -127,6 +124,3 @@ class MeteredBackend:
             raise
         self.meter.add(completion)
         return completion
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()

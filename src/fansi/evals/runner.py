@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import fansi
-from fansi.backends import Backend, TokenCallback
+from fansi.backends import Backend, TokenCallback, Wrapper
 from fansi.checks import CheckPool
 from fansi.config import Schedule, Settings
 from fansi.engine.search import Search, SearchResult
@@ -129,15 +129,12 @@ class Cost:
         }
 
 
-class Recorder:
+class Recorder(Wrapper):
     """A backend wrapper that appends the cost of every call to ``log``."""
 
     def __init__(self, inner: Backend, log: list[CallCost]) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.log = log
-        self.name = inner.name
-        self.supports_schema = inner.supports_schema
-        self.max_concurrency = inner.max_concurrency
 
     async def generate(
         self,
@@ -151,9 +148,6 @@ class Recorder:
             completion.usage.completion_tokens, completion.latency_s, completion.cached,
         ))
         return completion
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
 
 
 @dataclass

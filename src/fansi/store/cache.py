@@ -18,7 +18,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import replace
 
-from fansi.backends import Backend, TokenCallback
+from fansi.backends import Backend, TokenCallback, Wrapper
 from fansi.errors import BackendError
 from fansi.records import Completion, GenerateParams, Message
 from fansi.store.runs import CallRecord, Store
@@ -49,8 +49,10 @@ def cache_key(model: str, messages: Sequence[Message], params: GenerateParams) -
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-class CachedBackend:
+class CachedBackend(Wrapper):
     """A :class:`~fansi.backends.Backend` that stores every call and replays stored ones.
+
+    ``aclose`` closes the inner backend; the store belongs to the caller.
 
     Args:
         backend: The backend that makes the calls the store cannot answer.
@@ -63,12 +65,9 @@ class CachedBackend:
     """
 
     def __init__(self, backend: Backend, store: Store, run_id: str | None = None) -> None:
-        self.inner = backend
+        super().__init__(backend)
         self.store = store
         self.run_id = run_id
-        self.name = backend.name
-        self.supports_schema = backend.supports_schema
-        self.max_concurrency = backend.max_concurrency
         self.hits = 0
         self.misses = 0
         # Identical calls in flight at once are made once: the others wait.
@@ -144,10 +143,6 @@ class CachedBackend:
             replace(call, completion=completion, cache_key=key if cacheable else None)
         )
         return completion
-
-    async def aclose(self) -> None:
-        """Close the inner backend. The store belongs to the caller and stays open."""
-        await self.inner.aclose()
 
 
 __all__ = ["KEY_VERSION", "CachedBackend", "cache_key"]
