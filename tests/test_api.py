@@ -166,8 +166,13 @@ async def test_solve_reports_calibrated_confidence_once_a_map_exists(fansi_home:
     first = await fansi.asolve(PROBLEM, backend=backend(Model()), model="fake")
     assert first.calibrated is False and first.raw_confidence is None
     # a map that says: whatever the raw number, this model is right 20% of the time
-    save_rows("fake", "solve", "gsm8k", [(0.1, False), (0.5, False), (0.9, False),
-                                         (0.95, True), (0.2, False)], fansi_home, settings={})
+    few = [(0.1, False), (0.5, False), (0.9, False), (0.95, True), (0.2, False)]
+    save_rows("fake", "solve", "gsm8k", few, fansi_home, settings={})
+    # too few rows to trust: the confidence stays raw
+    unfitted = await fansi.asolve(PROBLEM, backend=backend(Model()), model="fake", seed=4)
+    assert unfitted.calibrated is False
+    # enough rows: this model is right about 20% of the time whatever the raw number
+    save_rows("fake", "solve", "gsm8k", few * 8, fansi_home, settings={})
     second = await fansi.asolve(PROBLEM, backend=backend(Model()), model="fake", seed=5)
     assert second.calibrated is True
     assert second.raw_confidence is not None

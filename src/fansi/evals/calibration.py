@@ -191,7 +191,13 @@ def save_rows(
     return fitted
 
 
-def load_map(model: str, home: Path, kind: Kind = "solve") -> IsotonicMap | None:
+#: The fewest dev rows a stored map needs before fansi solve/verify use it.
+MIN_FIT_ROWS = 30
+
+
+def load_map(
+    model: str, home: Path, kind: Kind = "solve", *, min_rows: int = MIN_FIT_ROWS
+) -> IsotonicMap | None:
     """The stored map of a model spec for one kind of confidence, or None if there is none.
 
     Raises:
@@ -199,13 +205,15 @@ def load_map(model: str, home: Path, kind: Kind = "solve") -> IsotonicMap | None
     """
     data = _read(calibration_path(model, home), model)
     fitted = ((data or {}).get("kinds", {}).get(kind) or {}).get("map")
-    if not fitted:
+    # A map fitted on a handful of rows says more about those rows than about
+    # the model; below ``min_rows`` the confidence stays raw (and uncalibrated).
+    if not fitted or int(fitted.get("rows", 0)) < min_rows:
         return None
     return IsotonicMap(tuple(map(float, fitted["x"])), tuple(map(float, fitted["y"])))
 
 
 def calibrated_confidence(
-    model: str, raw: float, home: Path, kind: Kind = "solve"
+    model: str, raw: float, home: Path, kind: Kind = "solve", *, min_rows: int = MIN_FIT_ROWS
 ) -> float | None:
     """The calibrated P(correct) for a raw confidence, or None if the model has no map.
 
@@ -214,11 +222,12 @@ def calibrated_confidence(
         raw: The raw confidence from :func:`fansi.engine.confidence.confidence`.
         home: FANSI_HOME (``settings.home``).
         kind: ``solve`` for ``fansi solve``'s result, ``verify`` for ``fansi verify``'s.
+        min_rows: Maps fitted on fewer dev rows are not used (None is returned).
 
     Raises:
         ConfigError: The calibration file exists but cannot be read.
     """
-    fitted = load_map(model, home, kind)
+    fitted = load_map(model, home, kind, min_rows=min_rows)
     return None if fitted is None else round(fitted(raw), 3)
 
 
