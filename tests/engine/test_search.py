@@ -250,3 +250,12 @@ async def test_budget_in_seconds_stops_the_run() -> None:
                               run_id="slow")
     assert result.stop_reason == "budget"
     assert result.rounds < 50
+
+
+async def test_ties_are_broken_by_candidate_id_not_completion_order() -> None:
+    model = Model(solutions=["MINOR a \\boxed{1}", "MINOR b \\boxed{2}"])
+    s = Search(PROBLEM, backend(model), SearchConfig(n=2, k=1, rounds=1, meta_check=False),
+               run_id="t")
+    await s.run()
+    s.pool.reverse()  # as if the candidates had finished in the other order
+    assert [c.candidate.id for c in s.ranked()] == ["t-r0c0", "t-r0c1"]

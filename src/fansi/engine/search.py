@@ -335,7 +335,7 @@ class Search:
         stop: StopReason = "rounds"
         while True:
             await self.weigh_answers()
-            ranked = sorted(self.pool, key=Checked.rank_key, reverse=True)
+            ranked = self.ranked()
             self.emit("round_finished", candidates=len(self.pool),
                       best_score=ranked[0].score if ranked else None)
             if not ranked:
@@ -363,6 +363,12 @@ class Search:
             await self.verify_candidate(checked)
         return checked
 
+    def ranked(self) -> list[Checked]:
+        """Best first. Ties keep the order of candidate ids, not of completion
+        times, so the same evidence always selects the same candidate."""
+        by_id = sorted(self.pool, key=lambda c: c.candidate.id)
+        return sorted(by_id, key=Checked.rank_key, reverse=True)
+
     async def gather(self, jobs: list[Coroutine[Any, Any, Checked | None]]) -> list[Checked]:
         return [c for c in await gather_or_cancel(jobs) if c is not None]
 
@@ -380,7 +386,7 @@ class Search:
                 checked.answer_support = clusters.count(cluster) / answered
 
     def result(self, stop: StopReason) -> SearchResult:
-        ranked = sorted(self.pool, key=Checked.rank_key, reverse=True)
+        ranked = self.ranked()
         best = ranked[0] if ranked else None
         verdict: Verdict = "unknown"
         if best is not None and best.accepted:
