@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 from fansi import __version__
 from fansi.backends import Backend, TokenCallback, Wrapper, create_backend
+from fansi.checks import CheckPool
 from fansi.config import Settings, load_settings
 from fansi.engine.budget import SearchConfig
 from fansi.engine.events import EventHandler
@@ -189,24 +190,55 @@ async def _run(
     cached: Backend = CachedBackend(inner, store, run_id=run_id)
     if on_token is not None:
         cached = _Streaming(cached, on_token)
-    from fansi.checks import CheckPool
-
     try:
         async with CheckPool() as checks:
-            search = Search(problem, cached, search_config(settings), run_id=run_id,
-                            store=store, on_event=on_event, checks=checks)
-            result = await search.run()
-    except BaseException as exc:
-        interrupted = isinstance(exc, KeyboardInterrupt | asyncio.CancelledError)
-        store.set_run_status(run_id, "interrupted" if interrupted else "failed",
-                             error=f"{type(exc).__name__}: {exc}")
-        raise
+            result, _ = await search_stored(store, run_id, problem, settings, cached,
+                                            on_event=on_event, checks=checks)
     finally:
         if own:
             await inner.aclose()
     result = calibrate(result, settings, "solve")
     store.set_run_status(run_id, "done", result=result_dict(result))
     return result
+
+
+async def search_stored(
+    store: Store,
+    run_id: str,
+    problem: Problem,
+    settings: Settings,
+    backend: Backend,
+    *,
+    given: str | None = None,
+    on_event: EventHandler | None = None,
+    checks: CheckPool | None = None,
+) -> tuple[SearchResult, Search]:
+    """Run the loop for a stored run, or with ``given`` grade that solution as
+    ``fansi verify`` does (all k verifications: the fixed schedule).
+
+    A failure marks the run failed (or interrupted) and is raised; marking it
+    done is the caller's, who may still change the result (calibration).
+    """
+    from fansi.checks.answers import extract
+
+    if given is not None:
+        settings = settings.model_copy(update={"schedule": "fixed"})
+    search = Search(problem, backend, search_config(settings), run_id=run_id, store=store,
+                    on_event=on_event, checks=checks)
+    try:
+        if given is None:
+            result = await search.run()
+        else:
+            checked = search.admit(Candidate(f"{run_id}-given", given, "", None, extract(given)))
+            assert checked is not None
+            await search.verify_candidate(checked)
+            result = search.result("rounds")
+    except BaseException as exc:
+        interrupted = not isinstance(exc, Exception)  # Ctrl-C, cancellation
+        store.set_run_status(run_id, "interrupted" if interrupted else "failed",
+                             error=f"{type(exc).__name__}: {exc}")
+        raise
+    return result, search
 
 
 def calibrate(result: SearchResult, settings: Settings, kind: Literal["solve", "verify"]
@@ -240,8 +272,6 @@ async def averify(
         problem = problem_from_text(problem, max_chars=settings.max_problem_chars)
     if not solution.strip():
         raise InputError("the solution is empty")
-    from fansi.checks.answers import extract
-
     with _store(settings) as store:
         run_id = store.create_run(
             problem, settings={**settings.model_dump(mode="json"), "mode": "verify"},
@@ -250,19 +280,14 @@ async def averify(
         )
         own = backend is None
         inner = backend if backend is not None else create_backend(settings.model, settings)
-        config = search_config(settings.model_copy(update={"schedule": "fixed"}))
-        search = Search(problem, CachedBackend(inner, store, run_id=run_id), config,
-                        run_id=run_id, store=store, on_event=on_event)
         try:
-            candidate = Candidate(f"{run_id}-given", solution.strip(), "", None,
-                                  extract(solution))
-            checked = search.admit(candidate)
-            assert checked is not None
-            await search.verify_candidate(checked)
-            result = calibrate(search.result("rounds"), settings, "verify")
+            result, _ = await search_stored(store, run_id, problem, settings,
+                                            CachedBackend(inner, store, run_id=run_id),
+                                            given=solution.strip(), on_event=on_event)
         finally:
             if own:
                 await inner.aclose()
+        result = calibrate(result, settings, "verify")
         store.set_run_status(run_id, "done", result=result_dict(result))
         return result
 

@@ -32,7 +32,7 @@ from fansi.checks import CheckPool
 from fansi.config import Schedule, Settings
 from fansi.engine.search import Search, SearchResult
 from fansi.errors import InputError
-from fansi.records import Candidate, Completion, GenerateParams, Message, Problem
+from fansi.records import Completion, GenerateParams, Message, Problem
 from fansi.store import CachedBackend, Store, cache_key
 
 
@@ -207,7 +207,6 @@ async def run_search(
             verifications are drawn (the fixed schedule), as ``fansi verify`` does.
     """
     from fansi import api
-    from fansi.checks.answers import extract
 
     run_id = run_id_for(env, problem, settings, given)
     record = env.store.run(run_id)
@@ -216,24 +215,10 @@ async def run_search(
         env.store.create_run(problem, settings={**settings.model_dump(mode="json"), **mode},
                              fansi_version=fansi.__version__, model=env.model,
                              model_checksum=env.checksum, run_id=run_id)
-    if given is not None:
-        settings = settings.model_copy(update={"schedule": "fixed"})
     calls: list[CallCost] = []
-    search = Search(problem, env.backend_for(run_id, calls), api.search_config(settings),
-                    run_id=run_id, store=env.store, checks=env.checks)
-    try:
-        if given is None:
-            result = await search.run()
-        else:
-            checked = search.admit(Candidate(f"{run_id}-given", given, "", None, extract(given)))
-            assert checked is not None
-            await search.verify_candidate(checked)
-            result = search.result("rounds")
-    except BaseException as exc:
-        interrupted = not isinstance(exc, Exception)
-        env.store.set_run_status(run_id, "interrupted" if interrupted else "failed",
-                                 error=f"{type(exc).__name__}: {exc}")
-        raise
+    result, search = await api.search_stored(env.store, run_id, problem, settings,
+                                             env.backend_for(run_id, calls), given=given,
+                                             checks=env.checks)
     # A replayed run keeps the result (and the seconds) of the run that did the work.
     if record is None or record.status != "done":
         env.store.set_run_status(run_id, "done", result=api.result_dict(result))
