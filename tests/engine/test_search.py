@@ -259,3 +259,14 @@ async def test_ties_are_broken_by_candidate_id_not_completion_order() -> None:
     await s.run()
     s.pool.reverse()  # as if the candidates had finished in the other order
     assert [c.candidate.id for c in s.ranked()] == ["t-r0c0", "t-r0c1"]
+
+
+async def test_a_stated_answer_beats_none_at_equal_evidence() -> None:
+    # One answered candidate gives no agreement to weigh; the unanswered one
+    # must not win on id order or on its self-score.
+    model = Model(solutions=["MINOR so the total is 2 + 2 = 4.", "MINOR b \\boxed{4}"])
+    s = Search(PROBLEM, backend(model), SearchConfig(n=2, k=1, rounds=1, meta_check=False),
+               run_id="t")
+    result = await s.run()
+    assert [c.candidate.answer for c in s.pool if c.candidate.answer] == ["4"]
+    assert result.best is not None and result.best.answer == "4"

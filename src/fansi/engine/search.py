@@ -100,11 +100,16 @@ class Checked:
         chosen = confirmed or standing
         return sorted(chosen, key=lambda i: SEVERITY_RANK[i.severity])[:MAX_FEEDBACK_ISSUES]
 
-    def rank_key(self) -> tuple[float, float, float, float]:
+    def rank_key(self) -> tuple[float, float, float, float, float]:
+        """Accepted, then verified score, then agreement with other answers, then
+        whether a final answer is stated at all (with one answered candidate in the
+        pool there is no agreement to weigh, and an answer beats none), then the
+        writer's own score."""
         return (
             float(self.accepted),
             -1.0 if self.score is None else self.score,
             -1.0 if self.answer_support is None else self.answer_support,
+            float(self.candidate.answer is not None),
             -1.0 if self.candidate.self_score is None else self.candidate.self_score,
         )
 
