@@ -150,6 +150,17 @@ def test_stable_run_ids_follow_problem_and_settings(fansi_home: Path) -> None:
     assert api.stable_run_id(p, s) != api.stable_run_id(p, other)
 
 
+def test_changed_prompts_give_new_run_ids(fansi_home: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from fansi import prompts
+
+    s, p = load_settings(), fansi.Problem("x", id="1")
+    assert len(prompts.digest()) == 12 and prompts.digest() == prompts.digest()
+    before = api.stable_run_id(p, s)
+    monkeypatch.setattr(prompts, "digest", lambda: "another-prompt-set")
+    assert api.stable_run_id(p, s) != before
+
+
 async def test_writer_calls_stream_tokens_and_verdicts_do_not(fansi_home: Path) -> None:
     pieces: list[str] = []
     result = await fansi.asolve(PROBLEM, backend=backend(Model()), n=1, k=1,

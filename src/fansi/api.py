@@ -84,12 +84,16 @@ def model_checksum(spec: str) -> str | None:
 
 
 def stable_run_id(problem: Problem, settings: Settings) -> str:
-    """A run id that is the same for the same problem and search settings, so
-    that re-running a batch finds the runs it started before."""
+    """A run id that is the same for the same problem, search settings and
+    prompts, so that re-running a batch finds the runs it started before, and a
+    fansi whose prompts changed starts fresh runs instead of replaying old ones
+    over records written with other prompts."""
+    from fansi import prompts
+
     # Only what changes the answer: not where, how fast or how parallel.
     wanted = settings.model_dump(mode="json", exclude={
         "home", "api_key", "threads", "batch", "concurrency", "timeout_s", "retries"})
-    text = json.dumps([problem.text, problem.id, wanted], sort_keys=True)
+    text = json.dumps([problem.text, problem.id, wanted, prompts.digest()], sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 

@@ -179,4 +179,16 @@ def load(name: str) -> Template:
     return Template(name=name, system=system.strip(), user=user.strip())
 
 
-__all__ = ["TEMPLATES", "USER_SPLIT", "Fence", "Template", "fence", "load"]
+@cache
+def digest() -> str:
+    """A short digest of every prompt file shipped, so that stored work made with
+    other prompts (a run of an older fansi, say) is never taken for this one's."""
+    files = sorted((f for f in resources.files(__name__).iterdir() if f.name.endswith(".md")),
+                   key=lambda f: f.name)
+    sha = hashlib.sha256()
+    for file in files:
+        sha.update(f"{file.name}\x00{file.read_text(encoding='utf-8')}\x00".encode())
+    return sha.hexdigest()[:12]
+
+
+__all__ = ["TEMPLATES", "USER_SPLIT", "Fence", "Template", "digest", "fence", "load"]
