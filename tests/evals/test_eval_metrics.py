@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import random
+import time
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from fansi.errors import ConfigError
 from fansi.evals import calibration
 from fansi.evals.calibration import IsotonicMap, fit_isotonic, pav
 from fansi.evals.metrics import ece, flag_stats, harmonic, mae, pearson, reliability, wilson
+from fansi.evals.runner import Eta
 from fansi.evals.tasks_answers import majority
 from fansi.evals.tasks_verifier import earliest_step, step_named
 from fansi.records import Issue
@@ -176,3 +178,12 @@ def test_majority_breaks_ties_by_first_seen() -> None:
     assert majority([None, 1, 0, 0]) == 0
     assert majority([2, 1, 1]) == 1
     assert majority([None, None]) is None
+
+
+def test_eta_ignores_items_the_cache_answered() -> None:
+    eta = Eta(total=4, done=0, started=0.0)
+    assert eta.step(fresh=False) is None  # nothing computed yet: no estimate
+    eta.started = time.monotonic() - 10.0  # one fresh item took 10 s
+    left = eta.step(fresh=True)
+    assert left is not None and 19.0 <= left <= 25.0  # 2 items left at ~10 s each
+    assert eta.done == 2 and eta.computed == 1

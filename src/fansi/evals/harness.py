@@ -166,7 +166,7 @@ async def _run_items(env: Env, task: Task, todo: Sequence[data.Item], total: int
                         "peak_rss_mb": peak_rss_mb()})
             results.append(row)
             rows[item.id] = row
-            left = eta.step()
+            left = eta.step(fresh=bool(fresh))
             if on_item is not None:
                 on_item(ItemReport(eta.done, total, item.id, _describe(task.kind, row),
                                    row["tokens"], row["wall_s"], left))

@@ -283,16 +283,22 @@ class ItemReport:
 
 @dataclass
 class Eta:
-    """Estimates the time left from the items computed so far (not those reused)."""
+    """Estimates the time left from the items computed so far: rows reused from
+    ``results.jsonl`` and items whose every call the cache answered take no time
+    and would make the estimate far too short, so they are not counted."""
 
     total: int
     done: int
     started: float = field(default_factory=time.monotonic)
     computed: int = 0
 
-    def step(self) -> float | None:
+    def step(self, fresh: bool = True) -> float | None:
+        """One more item finished; ``fresh`` when it made at least one model call.
+        None while no item has been computed yet (nothing to estimate from)."""
         self.done += 1
-        self.computed += 1
+        self.computed += fresh
+        if not self.computed:
+            return None
         left = self.total - self.done
         return (time.monotonic() - self.started) / self.computed * left
 
