@@ -87,6 +87,24 @@ async def test_resume_of_unknown_run_is_a_clear_error(fansi_home: Path) -> None:
         await api.aresume("nope", backend=backend(Model()))
 
 
+async def test_a_run_made_with_other_prompts_is_not_resumed(
+        fansi_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fansi import prompts
+    from fansi.errors import BackendUnavailable, ConfigError
+
+    dead = FakeBackend([BackendUnavailable("connection refused")])
+    with pytest.raises(BackendUnavailable):
+        await fansi.asolve(PROBLEM, backend=dead, run_id="r-old")
+    with Store.open(store_path(fansi_home)) as store:
+        record = store.run("r-old")
+    assert record is not None and record.settings["prompts"] == prompts.digest()
+    monkeypatch.setattr(prompts, "digest", lambda: "another-prompt-set")
+    model = Model()
+    with pytest.raises(ConfigError, match="other prompts"):
+        await api.aresume("r-old", backend=backend(model))
+    assert model.steps == []  # refused before any call
+
+
 async def test_a_failed_run_is_marked_and_resumable(fansi_home: Path) -> None:
     from fansi.errors import BackendUnavailable
 

@@ -97,6 +97,14 @@ def stable_run_id(problem: Problem, settings: Settings) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
+def stored_settings(settings: Settings, **extra: str) -> dict[str, Any]:
+    """What a run records of how it was made: its settings and the digest of the
+    prompts it used (so that a resume with other prompts can be refused)."""
+    from fansi import prompts
+
+    return {**settings.model_dump(mode="json"), "prompts": prompts.digest(), **extra}
+
+
 @contextmanager
 def _store(settings: Settings) -> Iterator[Store]:
     store = Store.open(settings.store_path)
@@ -149,7 +157,7 @@ async def asolve(
         if record is None:
             run_id = store.create_run(
                 problem,
-                settings=settings.model_dump(mode="json"),
+                settings=stored_settings(settings),
                 fansi_version=__version__,
                 model=backend.name if backend else settings.model,
                 model_checksum=model_checksum(backend.name if backend else settings.model),
@@ -170,6 +178,14 @@ async def aresume(
         if record is None:
             raise InputError(f"no run {run_id!r} in {base.store_path}",
                              hint="List the runs with `fansi runs`.")
+        from fansi import prompts
+
+        made_with = record.settings.get("prompts")
+        if made_with is not None and made_with != prompts.digest():
+            raise ConfigError(
+                f"run {run_id} was made with other prompts (fansi {record.fansi_version}); "
+                "continuing it would mix records written with two prompt sets",
+                hint="Start the problem again as a new run.")
         problem = store.problem(record.problem_id)
         assert problem is not None
         stored = {k: v for k, v in record.settings.items() if k in Settings.model_fields}
@@ -278,7 +294,7 @@ async def averify(
         raise InputError("the solution is empty")
     with _store(settings) as store:
         run_id = store.create_run(
-            problem, settings={**settings.model_dump(mode="json"), "mode": "verify"},
+            problem, settings=stored_settings(settings, mode="verify"),
             fansi_version=__version__, model=backend.name if backend else settings.model,
             model_checksum=model_checksum(backend.name if backend else settings.model),
         )

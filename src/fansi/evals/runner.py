@@ -212,7 +212,7 @@ async def run_search(
     record = env.store.run(run_id)
     if record is None:
         mode = {"mode": "verify"} if given is not None else {}
-        env.store.create_run(problem, settings={**settings.model_dump(mode="json"), **mode},
+        env.store.create_run(problem, settings=api.stored_settings(settings, **mode),
                              fansi_version=fansi.__version__, model=env.model,
                              model_checksum=env.checksum, run_id=run_id)
     calls: list[CallCost] = []
