@@ -19,7 +19,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Literal
 
-from fansi import __version__
+from fansi import __version__, prompts
 from fansi.backends import Backend, TokenCallback, Wrapper, create_backend
 from fansi.checks import CheckPool
 from fansi.config import Settings, load_settings
@@ -88,8 +88,6 @@ def stable_run_id(problem: Problem, settings: Settings) -> str:
     prompts, so that re-running a batch finds the runs it started before, and a
     fansi whose prompts changed starts fresh runs instead of replaying old ones
     over records written with other prompts."""
-    from fansi import prompts
-
     # Only what changes the answer: not where, how fast or how parallel.
     wanted = settings.model_dump(mode="json", exclude={
         "home", "api_key", "threads", "batch", "concurrency", "timeout_s", "retries"})
@@ -100,8 +98,6 @@ def stable_run_id(problem: Problem, settings: Settings) -> str:
 def stored_settings(settings: Settings, **extra: str) -> dict[str, Any]:
     """What a run records of how it was made: its settings and the digest of the
     prompts it used (so that a resume with other prompts can be refused)."""
-    from fansi import prompts
-
     return {**settings.model_dump(mode="json"), "prompts": prompts.digest(), **extra}
 
 
@@ -178,8 +174,6 @@ async def aresume(
         if record is None:
             raise InputError(f"no run {run_id!r} in {base.store_path}",
                              hint="List the runs with `fansi runs`.")
-        from fansi import prompts
-
         made_with = record.settings.get("prompts")
         if made_with is not None and made_with != prompts.digest():
             raise ConfigError(
