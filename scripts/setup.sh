@@ -51,8 +51,9 @@ if ! ls "$WHEELS"/llama_cpp_python-"$LLAMA_VERSION"-*.whl >/dev/null 2>&1; then
 fi
 
 # 4. fansi and its dependencies (llama-cpp-python from the wheel above).
-extra=""
-[ $DEV = 1 ] && extra="[dev]"
+# `local` is the in-process llama.cpp backend the embedded model needs.
+extra="[local]"
+[ $DEV = 1 ] && extra="[local,dev]"
 say "installing fansi$extra"
 "${PIP[@]}" install --find-links "$WHEELS" "llama-cpp-python==$LLAMA_VERSION" -e ".$extra"
 

@@ -15,7 +15,9 @@ not exceptions. Only failures raise, and every failure is a ``FansiError``::
     │   ├── BackendRateLimited   HTTP 429                       (retried)
     │   ├── BackendServerError   HTTP 5xx                       (retried)
     │   └── BackendRequestError  HTTP 4xx other than 429        (not retried)
-    └── StoreError               the SQLite store cannot be used
+    ├── StoreError               the SQLite store cannot be used
+    ├── CheckError               the check pool cannot run a job (infrastructure)
+    └── ExtraNotInstalled        an optional extra (local, serve, learn, ray) is missing
 
 Every error carries a one-line ``hint`` that the CLI prints under the message.
 """
@@ -89,3 +91,21 @@ class BackendRequestError(BackendError):
 
 class StoreError(FansiError):
     hint = "Check that FANSI_HOME is writable and not used by an older fansi."
+
+
+class CheckError(FansiError):
+    """The check pool itself failed: closed, or a worker cannot be started.
+
+    A check that errors, times out or cannot judge is data, not this."""
+
+    hint = "Check that the machine can start Python subprocesses (process and memory limits)."
+
+
+class ExtraNotInstalled(FansiError):
+    """An optional dependency group is not installed."""
+
+    def __init__(self, extra: str, what: str) -> None:
+        super().__init__(f"{what} needs the optional extra fansi[{extra}]",
+                         hint=f"Install it with `pip install 'fansi[{extra}]'` "
+                              "(or run `bash scripts/setup.sh`).")
+        self.extra = extra

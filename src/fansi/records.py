@@ -124,6 +124,40 @@ class MetaCheck:
     reason: str = ""
 
 
+CheckKind = Literal["answer", "program", "claim", "arithmetic", "formal", "manipulation"]
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """What one executed check found about one candidate.
+
+    A check that cannot judge returns ``None`` instead of a result, so a
+    ``CheckResult`` always holds a decision: ``passed`` or not. A failed check
+    is decisive evidence (a counterexample needs no meta-check).
+
+    Attributes:
+        id: The record id (unique in the run).
+        candidate_id: The candidate the check is about.
+        name: The checker's name, e.g. ``"arithmetic"``.
+        kind: What sort of evidence it is.
+        passed: Whether the candidate survived the check.
+        detail: What was checked and how, for the store and the web page.
+        counterexample: For a failed check, the evidence that refutes the claim.
+        location: Where in the candidate the checked claim sits (``"step 3"``).
+        value: A value the check computed, e.g. a program's printed answer.
+    """
+
+    id: str
+    candidate_id: str
+    name: str
+    kind: CheckKind
+    passed: bool
+    detail: str = ""
+    counterexample: str = ""
+    location: str = ""
+    value: str | None = None
+
+
 @dataclass(frozen=True)
 class Budget:
     """Caps on what a run may spend. ``None`` means no cap."""
@@ -141,6 +175,8 @@ def to_dict(record: Any) -> Any:
 __all__ = [
     "Budget",
     "Candidate",
+    "CheckKind",
+    "CheckResult",
     "Completion",
     "GenerateParams",
     "Issue",
