@@ -35,6 +35,9 @@ class GenerateParams:
     # A JSON schema the output must follow (constrained decoding where the
     # backend supports it; a plain instruction where it does not).
     json_schema: dict[str, Any] | None = None
+    # Alternatives per generated token to return with their log-probabilities
+    # (0: none). Only backends with ``supports_logprobs`` honour it.
+    logprobs: int = 0
 
     def key(self) -> str:
         """A stable string for cache keys."""
@@ -58,8 +61,22 @@ class Usage:
 
 
 @dataclass(frozen=True)
+class TokenLogprob:
+    """One generated token with its log-probability and the most likely
+    alternatives at that position (``top``: (token text, logprob) pairs)."""
+
+    token: str
+    logprob: float
+    top: tuple[tuple[str, float], ...] = ()
+
+
+@dataclass(frozen=True)
 class Completion:
-    """What a backend returns. Truncation is data (``stop_reason="length"``)."""
+    """What a backend returns. Truncation is data (``stop_reason="length"``).
+
+    ``logprobs`` holds one entry per generated token when the call asked for
+    them (``GenerateParams.logprobs``) and the backend can give them; else None.
+    """
 
     text: str
     stop_reason: StopReason
@@ -67,6 +84,7 @@ class Completion:
     latency_s: float
     model: str
     cached: bool = False
+    logprobs: tuple[TokenLogprob, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -112,6 +130,21 @@ class Verification:
     raw: str
     reason: str = ""
     weight: float = 1.0
+    #: P(score = 0), P(0.5), P(1) read from the token distribution at the
+    #: score, where the backend gives log-probabilities; else None.
+    p_scores: tuple[float, float, float] | None = None
+
+    @property
+    def p_pass(self) -> float | None:
+        """P(score = 1), or None without a distribution."""
+        return None if self.p_scores is None else self.p_scores[2]
+
+    @property
+    def expected_score(self) -> float | None:
+        """The score's expectation under the distribution; else the sampled score."""
+        if self.p_scores is None:
+            return self.score
+        return 0.5 * self.p_scores[1] + self.p_scores[2]
 
 
 @dataclass(frozen=True)
@@ -183,6 +216,7 @@ __all__ = [
     "Message",
     "MetaCheck",
     "Problem",
+    "TokenLogprob",
     "Usage",
     "Verification",
     "to_dict",
