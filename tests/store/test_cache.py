@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import os
 import signal
 import subprocess
@@ -16,7 +18,7 @@ import pytest
 from fansi.backends import Backend
 from fansi.backends.fake import FakeBackend
 from fansi.errors import BackendUnavailable
-from fansi.records import Completion, GenerateParams, Message, Problem, Usage
+from fansi.records import Completion, GenerateParams, Message, Problem, TokenLogprob, Usage
 from fansi.store import CachedBackend, Store, cache_key
 
 SRC = Path(__file__).resolve().parents[2] / "src"
@@ -32,7 +34,15 @@ def store(tmp_path: Path) -> Iterator[Store]:
 def test_the_key_is_stable_and_tells_apart_model_messages_and_params() -> None:
     base = cache_key("m", PROMPT, GenerateParams(seed=1, temperature=0.7))
     assert base == cache_key("m", list(PROMPT), GenerateParams(temperature=0.7, seed=1))
-    assert len(base) == 64 and int(base, 16) >= 0
+    # The recipe, written out: changing it without bumping KEY_VERSION fails here.
+    recipe = {
+        "version": 2,
+        "identity": "m",
+        "messages": [["system", "You are careful."], ["user", "Prove 1 + 1 = 2."]],
+        "params": GenerateParams(seed=1, temperature=0.7).key(),
+    }
+    canonical = json.dumps(recipe, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    assert base == hashlib.sha256(canonical.encode()).hexdigest()
     variants = {
         cache_key("other", PROMPT, GenerateParams(seed=1, temperature=0.7)),
         cache_key("m", PROMPT, GenerateParams(seed=2, temperature=0.7)),
@@ -75,6 +85,52 @@ async def test_a_repeated_call_is_answered_from_the_store(store: Store) -> None:
     assert call.completion == first
     assert first.usage == Usage(9, 3)
     assert call.cache_key == cache_key("fake", PROMPT, params)
+
+
+async def test_one_identity_shares_its_calls_whatever_the_backend_is_named(
+    store: Store,
+) -> None:
+    first = FakeBackend(["from the first"], name="llamacpp:/models/a.gguf")
+    moved = FakeBackend(["must not be called"], name="llamacpp:/elsewhere/a.gguf")
+    other = FakeBackend(["from another model"], name="llamacpp:/models/a.gguf")
+    params = GenerateParams(seed=3)
+    one = await CachedBackend(first, store, identity="sha256-aaa").generate(PROMPT, params)
+    two = await CachedBackend(moved, store, identity="sha256-aaa").generate(PROMPT, params)
+    three = await CachedBackend(other, store, identity="sha256-bbb").generate(PROMPT, params)
+    assert (one.text, two.text, three.text) == ("from the first",) * 2 + ("from another model",)
+    assert (two.cached, three.cached) == (True, False)
+    assert (len(first.calls), moved.calls, len(other.calls)) == (1, [], 1)
+    assert [c.cache_key for c in store.calls()] == [
+        cache_key("sha256-aaa", PROMPT, params),
+        cache_key("sha256-bbb", PROMPT, params),
+    ]
+    # The stored call still names the backend the user saw.
+    assert [c.model for c in store.calls()] == ["llamacpp:/models/a.gguf"] * 2
+
+
+def test_the_identity_defaults_to_the_backend_name(store: Store) -> None:
+    assert CachedBackend(FakeBackend(["x"], name="fake-9"), store).identity == "fake-9"
+    named = CachedBackend(FakeBackend(["x"], name="fake-9"), store, identity="sha256-ccc")
+    assert (named.identity, named.name) == ("sha256-ccc", "fake-9")
+
+
+async def test_a_replayed_call_reads_the_same_log_probabilities(tmp_path: Path) -> None:
+    logprobs = (
+        TokenLogprob("SCORE", -0.01, (("SCORE", -0.01), ("Score", -4.75))),
+        TokenLogprob("1", -0.3125, (("1", -0.3125), ("0", -1.5), ("0.5", float("-inf")))),
+    )
+    made = Completion("SCORE 1", "stop", Usage(7, 2), 0.2, "fake", logprobs=logprobs)
+    params = GenerateParams(seed=1, logprobs=3)
+    path = tmp_path / "fansi.db"
+    with Store.open(path) as store:
+        assert await CachedBackend(FakeBackend([made]), store).generate(PROMPT, params) == made
+    with Store.open(path) as store:
+        replay = await CachedBackend(FakeBackend(["not this"]), store).generate(PROMPT, params)
+        [call] = store.calls()
+    assert replay.cached and replay.logprobs == logprobs
+    assert call.completion == made
+    # Asking for no log-probabilities is another call.
+    assert cache_key("fake", PROMPT, params) != cache_key("fake", PROMPT, GenerateParams(seed=1))
 
 
 async def test_another_seed_is_another_call(store: Store) -> None:

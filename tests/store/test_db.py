@@ -12,7 +12,7 @@ from fansi.records import Problem
 from fansi.store import SCHEMA_VERSION, Store
 from fansi.store.db import BUSY_TIMEOUT_S, connect, migrate, schema_version
 
-TABLES = {"runs", "problems", "candidates", "verifications", "meta_checks", "calls"}
+TABLES = {"runs", "problems", "candidates", "verifications", "meta_checks", "checks", "calls"}
 
 
 def tables(path: Path) -> set[str]:
@@ -55,7 +55,7 @@ def test_indexes_cover_lookups_by_run(tmp_path: Path) -> None:
                 " pragma_index_info(i.name) c WHERE m.type = 'table' AND c.name = 'run_id'"
             )
         }
-    assert indexed == {"candidates", "verifications", "meta_checks", "calls"}
+    assert indexed == {"candidates", "verifications", "meta_checks", "checks", "calls"}
 
 
 M1 = ("CREATE TABLE a (x INTEGER)", "INSERT INTO a VALUES (1)")

@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from fansi.errors import StoreError
-from fansi.records import Candidate, Issue, MetaCheck, Problem, Verification, to_dict
+from fansi.records import (
+    Candidate,
+    CheckResult,
+    Issue,
+    MetaCheck,
+    Problem,
+    Verification,
+    to_dict,
+)
 from fansi.store import RunTree, Store
 
 
@@ -56,7 +65,7 @@ def test_a_run_records_settings_version_model_and_checksum(store: Store) -> None
     assert run.settings == {"model": "embedded", "seed": 3, "home": "/tmp/h"}
     assert (run.fansi_version, run.model, run.model_checksum) == ("0.1.0", "embedded", "abc123")
     assert store.problem(run.problem_id) == Problem("What is 2+2?", "4", run.problem_id)
-    assert len(run_id) == 12 and int(run_id, 16) >= 0
+    assert re.fullmatch(r"[0-9a-f]{12}", run_id)
 
 
 def test_the_api_key_never_reaches_the_file(store: Store) -> None:
@@ -132,12 +141,14 @@ def test_verifications_round_trip_with_issues_and_unknown_scores(store: Store) -
     store.add_candidate(run_id, CANDIDATE)
     unknown = Verification("v1", "c1", None, (), "garbled", reason="no score found")
     failing = Verification("v2", "c1", 0.0, ISSUES, "raw text", weight=0.25)
-    half = Verification("v3", "c1", 0.5, ISSUES[:1], "raw")
+    half = Verification("v3", "c1", 0.5, ISSUES[:1], "raw", p_scores=(0.1, 0.7, 0.2))
     for verification in (unknown, failing, half):
         store.add_verification(run_id, verification)
     stored = store.verifications(run_id)
     assert stored == [unknown, failing, half]
     assert stored[0].score is None
+    assert [v.p_scores for v in stored] == [None, None, (0.1, 0.7, 0.2)]
+    assert stored[2].p_pass == 0.2 and stored[0].p_pass is None
     assert isinstance(stored[1].issues, tuple) and isinstance(stored[1].issues[0], Issue)
     assert store.verifications(run_id, candidate_id="c1") == stored
     assert store.verifications(run_id, candidate_id="c9") == []
@@ -162,29 +173,61 @@ def test_meta_checks_round_trip_with_unknown_verdicts(store: Store) -> None:
     ]
 
 
+def test_checks_round_trip_and_filter_by_candidate(store: Store) -> None:
+    run_id = new_run(store)
+    store.add_candidate(run_id, CANDIDATE)
+    store.add_candidate(run_id, Candidate("c2", "s", "e", None, "6"))
+    failed = CheckResult(
+        "k1",
+        "c1",
+        "arithmetic",
+        "arithmetic",
+        False,
+        detail="evaluated 17 * 23",
+        counterexample="17 * 23 = 391, not 401",
+        location="step 3",
+    )
+    passed = CheckResult("k2", "c2", "program", "program", True, value="6")
+    other = CheckResult("k3", "c1", "answer", "answer", True, value=None)
+    for check in (failed, passed, other):
+        assert store.add_check(run_id, check) == check
+    assert store.checks(run_id) == [failed, passed, other]
+    assert store.checks(run_id, candidate_id="c1") == [failed, other]
+    assert [c.passed for c in store.checks(run_id)] == [False, True, True]
+    assert store.checks(run_id, candidate_id="c9") == []
+    assert store.checks(new_run(store)) == []
+
+
 def test_records_without_ids_get_fresh_ones(store: Store) -> None:
     run_id = new_run(store)
     first = store.add_candidate(run_id, Candidate("", "a", "e", None, None))
     second = store.add_candidate(run_id, Candidate("", "b", "e", None, None))
-    assert len(first.id) == 12 and first.id != second.id
+    assert re.fullmatch(r"[0-9a-f]{12}", first.id) and first.id != second.id
     verification = store.add_verification(run_id, Verification("", first.id, 1.0, (), "ok"))
-    check = store.add_meta_check(run_id, MetaCheck("", verification.id, 0, None, "r"))
+    meta_check = store.add_meta_check(run_id, MetaCheck("", verification.id, 0, None, "r"))
+    check = store.add_check(run_id, CheckResult("", first.id, "answer", "answer", True))
+    assert re.fullmatch(r"[0-9a-f]{12}", check.id)
     assert [c.id for c in store.candidates(run_id)] == [first.id, second.id]
-    assert store.meta_checks(run_id) == [check]
+    assert store.meta_checks(run_id) == [meta_check]
+    assert store.checks(run_id) == [check]
 
 
 def test_replayed_records_are_stored_once_and_keep_the_first_version(store: Store) -> None:
     run_id = new_run(store)
     verification = Verification("v1", "c1", 1.0, (), "raw")
-    check = MetaCheck("m1", "v1", 0, True, "raw")
+    meta_check = MetaCheck("m1", "v1", 0, True, "raw")
+    check = CheckResult("k1", "c1", "answer", "answer", True)
     for _ in range(2):
         store.add_candidate(run_id, CANDIDATE)
         store.add_verification(run_id, verification)
-        store.add_meta_check(run_id, check)
+        store.add_meta_check(run_id, meta_check)
+        store.add_check(run_id, check)
     store.add_candidate(run_id, Candidate("c1", "rewritten", "e", 1.0, None))
+    store.add_check(run_id, CheckResult("k1", "c1", "answer", "answer", False))
     assert store.candidates(run_id) == [CANDIDATE]
     assert store.verifications(run_id) == [verification]
-    assert store.meta_checks(run_id) == [check]
+    assert store.meta_checks(run_id) == [meta_check]
+    assert store.checks(run_id) == [check]
 
 
 def test_records_that_break_the_schema_raise_store_error(store: Store) -> None:
@@ -195,6 +238,9 @@ def test_records_that_break_the_schema_raise_store_error(store: Store) -> None:
     with pytest.raises(StoreError, match="CHECK"):
         store.add_verification(run_id, Verification("v", "c1", 3.0, (), "raw"))
     assert store.verifications(run_id) == []
+    with pytest.raises(StoreError, match="FOREIGN"):
+        store.add_check(run_id, CheckResult("k", "missing", "answer", "answer", True))
+    assert store.checks(run_id) == []
 
 
 def test_a_hand_edited_json_column_is_reported_not_returned(store: Store) -> None:
@@ -206,6 +252,26 @@ def test_a_hand_edited_json_column_is_reported_not_returned(store: Store) -> Non
         conn.execute("UPDATE verifications SET issues_json = ?", (bad,))
     with pytest.raises(StoreError, match="verification v1"):
         store.verifications(run_id)
+
+
+@pytest.mark.parametrize(
+    ("sql", "read", "where"),
+    [
+        ("UPDATE verifications SET p_scores_json = '[0.5]'", Store.verifications, "verification"),
+        ("UPDATE checks SET kind = 'astrology'", Store.checks, "check k1"),
+    ],
+)
+def test_hand_edited_new_columns_are_reported(
+    store: Store, sql: str, read: Callable[[Store, str], object], where: str
+) -> None:
+    run_id = new_run(store)
+    store.add_candidate(run_id, CANDIDATE)
+    store.add_verification(run_id, Verification("v1", "c1", 0.0, (), "raw", p_scores=(1, 0, 0)))
+    store.add_check(run_id, CheckResult("k1", "c1", "answer", "answer", True))
+    with sqlite3.connect(store.path) as conn:
+        conn.execute(sql)
+    with pytest.raises(StoreError, match=where):
+        read(store, run_id)
 
 
 def test_runs_are_listed_newest_first_with_a_preview(store: Store) -> None:
@@ -251,6 +317,11 @@ def test_the_run_tree_nests_candidates_verifications_and_meta_checks(store: Stor
     m2 = MetaCheck("m2", "v1", 1, False, "raw")
     store.add_meta_check(run_id, m1)
     store.add_meta_check(run_id, m2)
+    k1 = CheckResult("k1", "c2", "answer", "answer", True, value="3")
+    k2 = CheckResult("k2", "c2", "program", "program", False, counterexample="x = 4")
+    store.add_check(run_id, k1)
+    store.add_check(run_id, k2)
+    store.add_check(noise, CheckResult("k9", "n1", "answer", "answer", True))
 
     tree = store.run_tree(run_id)
     assert isinstance(tree, RunTree)
@@ -261,7 +332,9 @@ def test_the_run_tree_nests_candidates_verifications_and_meta_checks(store: Stor
     assert [n.verification for n in first.verifications] == [v1, v3]
     assert [n.meta_checks for n in first.verifications] == [(m1, m2), ()]
     assert [n.verification for n in second.verifications] == [v2]
+    assert (first.checks, second.checks) == ((), (k1, k2))
     # The tree turns into JSON as it is, for `fansi show --json`.
     data = json.loads(json.dumps(to_dict(tree)))
     issues = data["candidates"][0]["verifications"][0]["verification"]["issues"]
     assert issues[0]["severity"] == "fatal"
+    assert data["candidates"][1]["checks"][1]["counterexample"] == "x = 4"

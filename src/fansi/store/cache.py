@@ -1,9 +1,12 @@
 """The call cache: a backend wrapper that answers repeated calls from the store.
 
-A call is identified by the backend's name, the messages and the sampling
-parameters, seed included. The engine gives every sample its own seed, so two
-samples of one prompt are two calls, while the same sample asked again (a run
-resumed after a kill) is answered from the store without touching the model.
+A call is identified by the model's identity, the messages and the sampling
+parameters, seed included. The identity names what computes the answer (a
+GGUF file's sha256, an ``openai:`` server's model name), not where it lives,
+so a model file moved or served under another name still finds its calls.
+The engine gives every sample its own seed, so two samples of one prompt are
+two calls, while the same sample asked again (a run resumed after a kill) is
+answered from the store without touching the model.
 
 Every call is stored before :meth:`CachedBackend.generate` returns. Failed
 calls and cancelled completions are stored too, for the record, but without a
@@ -21,24 +24,25 @@ from dataclasses import replace
 from fansi.backends import Backend, TokenCallback, Wrapper
 from fansi.errors import BackendError
 from fansi.records import Completion, GenerateParams, Message
-from fansi.store.runs import CallRecord, Store
+from fansi.store.rows import CallRecord
+from fansi.store.runs import Store
 
 #: Bumped when the key's recipe changes, so old entries stop matching.
-KEY_VERSION = 1
+KEY_VERSION = 2
 
 
-def cache_key(model: str, messages: Sequence[Message], params: GenerateParams) -> str:
+def cache_key(identity: str, messages: Sequence[Message], params: GenerateParams) -> str:
     """The sha256 hex digest that identifies one call.
 
     Args:
-        model: The backend's ``name``.
+        identity: What computes the answer (see :class:`CachedBackend`).
         messages: The chat messages, in order.
         params: The sampling parameters; their seed tells samples apart.
     """
     canonical = json.dumps(
         {
             "version": KEY_VERSION,
-            "model": model,
+            "identity": identity,
             "messages": [[m.role, m.content] for m in messages],
             "params": params.key(),
         },
@@ -58,16 +62,27 @@ class CachedBackend(Wrapper):
         backend: The backend that makes the calls the store cannot answer.
         store: Where calls are stored and looked up.
         run_id: The run the calls are made for, recorded with each new call.
+        identity: What the calls are keyed by: the same identity answers the
+            same calls, whatever the backend's ``name``. The default is the
+            backend's ``name``.
 
     Attributes:
         hits: Calls answered from the store.
         misses: Calls passed to the inner backend, failed ones included.
     """
 
-    def __init__(self, backend: Backend, store: Store, run_id: str | None = None) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        store: Store,
+        run_id: str | None = None,
+        *,
+        identity: str | None = None,
+    ) -> None:
         super().__init__(backend)
         self.store = store
         self.run_id = run_id
+        self.identity = backend.name if identity is None else identity
         self.hits = 0
         self.misses = 0
         # Identical calls in flight at once are made once: the others wait.
@@ -85,7 +100,7 @@ class CachedBackend(Wrapper):
             BackendError: The inner backend failed; the failure is stored first.
             StoreError: The store cannot be used.
         """
-        key = cache_key(self.name, messages, params)
+        key = cache_key(self.identity, messages, params)
         stored = self.store.cached_completion(key)
         if stored is not None:
             self.hits += 1

@@ -32,6 +32,9 @@ Migration = tuple[str, ...]
 
 _NOW = "(strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))"
 
+#: Append-only: a store in the field has run every entry it knows, so an entry
+#: once released never changes (tests/store/test_migrations.py holds a digest
+#: of each). A schema change is a new entry at the end.
 MIGRATIONS: tuple[Migration, ...] = (
     # 1: the initial schema.
     (
@@ -133,6 +136,32 @@ MIGRATIONS: tuple[Migration, ...] = (
         )
         """,
         "CREATE INDEX calls_run_id ON calls(run_id)",
+    ),
+    # 2: executed checks, verifier score distributions, token log-probabilities.
+    (
+        # ``kind`` is validated on read, not by a CHECK: new kinds of check
+        # would otherwise each need the table rebuilt.
+        f"""
+        CREATE TABLE checks (
+            id TEXT PRIMARY KEY,
+            run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+            candidate_id TEXT NOT NULL REFERENCES candidates(id) ON DELETE CASCADE,
+            name TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            passed INTEGER NOT NULL CHECK (passed IN (0, 1)),
+            detail TEXT NOT NULL,
+            counterexample TEXT NOT NULL,
+            location TEXT NOT NULL,
+            value TEXT,
+            created_at TEXT NOT NULL DEFAULT {_NOW}
+        )
+        """,
+        "CREATE INDEX checks_run_id ON checks(run_id)",
+        "CREATE INDEX checks_candidate_id ON checks(candidate_id)",
+        # [P(score = 0), P(0.5), P(1)], or NULL when the backend gave no distribution.
+        "ALTER TABLE verifications ADD COLUMN p_scores_json TEXT",
+        # A replayed call must read the same probabilities, so the cache keeps them.
+        "ALTER TABLE calls ADD COLUMN logprobs_json TEXT",
     ),
 )
 
