@@ -22,9 +22,10 @@ from typing import Any
 
 from fansi import api
 from fansi.backends import create_backend
-from fansi.batch import read_jsonl
 from fansi.checks import CheckPool, equivalent
 from fansi.config import load_settings
+from fansi.evals.data import reference_answer
+from fansi.inputs import read_jsonl
 from fansi.records import Problem
 from fansi.store import Store
 
@@ -49,7 +50,8 @@ async def main() -> None:
     args = parser.parse_args()
 
     base = load_settings({"model": args.model, "effort": args.effort})
-    problems = read_jsonl(args.data, max_chars=base.max_problem_chars)[: args.limit]
+    problems = read_jsonl(args.data, max_chars=base.max_problem_chars,
+                          answer=reference_answer)[: args.limit]
     backend = create_backend(base.model, base)
     rows: list[dict[str, Any]] = []
     totals: dict[str, dict[str, float]] = {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from fansi._version import __version__
 from fansi.errors import FansiError
 from fansi.records import (
     Budget,
@@ -15,8 +16,6 @@ from fansi.records import (
     Usage,
     Verification,
 )
-
-__version__ = "0.1.0"
 
 
 def __getattr__(name: str) -> object:

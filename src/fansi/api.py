@@ -7,6 +7,11 @@
 Every run is recorded in the SQLite store in FANSI_HOME, and every model call
 goes through the call cache, so a run that was interrupted continues where it
 stopped (``resume=RUN_ID``) without repeating a finished call.
+
+One function owns a stored run, :func:`run_stored`: it creates (or finds) the
+run, builds the backend stack (:func:`backend_stack`), opens the check pool,
+runs the engine, applies calibration and sets the final status. ``solve``,
+``verify``, ``fansi run`` and ``fansi eval`` all go through it.
 """
 
 from __future__ import annotations
@@ -15,63 +20,31 @@ import asyncio
 import dataclasses
 import hashlib
 import json
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+import time
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any, Literal
 
-from fansi import __version__, prompts
-from fansi.backends import Backend, TokenCallback, Wrapper, create_backend
-from fansi.checks import CheckPool
-from fansi.config import Settings, load_settings
+from fansi import prompts
+from fansi._version import __version__
+from fansi.backends import Backend, TokenCallback, create_backend
+from fansi.backends.wrappers import Streaming
+from fansi.checks import CheckPool, equivalent
+from fansi.config import RESULT_NEUTRAL, Settings, load_settings
 from fansi.engine.budget import SearchConfig
+from fansi.engine.calibration import calibrated_confidence
 from fansi.engine.events import EventHandler
 from fansi.engine.search import Search, SearchResult
 from fansi.errors import ConfigError, InputError
 from fansi.inputs import problem_from_text
 from fansi.models import parse_spec
-from fansi.records import Budget, Candidate, Completion, GenerateParams, Message, Problem
+from fansi.records import Problem, to_dict
 from fansi.store import CachedBackend, Store
 
-
-class _Streaming(Wrapper):
-    """Passes an ``on_token`` callback to the writer's calls (free text, not
-    verdicts), one call at a time, so a terminal can show a proof being written."""
-
-    def __init__(self, inner: Backend, on_token: TokenCallback) -> None:
-        super().__init__(inner)
-        self.on_token = on_token
-        self._busy = False
-
-    async def generate(
-        self, messages: Sequence[Message], params: GenerateParams,
-        on_token: TokenCallback | None = None,
-    ) -> Completion:
-        if on_token is not None or self._busy or params.json_schema is not None:
-            return await self.inner.generate(messages, params, on_token)
-        self._busy = True
-        try:
-            self.on_token("\n")
-            return await self.inner.generate(messages, params, self.on_token)
-        finally:
-            self._busy = False
-
-
-def search_config(settings: Settings) -> SearchConfig:
-    """The search configuration that a set of resolved settings asks for."""
-    return SearchConfig.from_effort(
-        settings.effort,
-        n=settings.n,
-        k=settings.k,
-        m=settings.m,
-        rounds=settings.rounds,
-        schedule=settings.schedule,
-        max_tokens=settings.max_tokens,
-        verify_tokens=settings.verify_tokens,
-        meta_tokens=min(384, settings.verify_tokens),
-        temperature=settings.temperature if settings.temperature is not None else 0.7,
-        seed=settings.seed if settings.seed is not None else 0,
-        budget=Budget(settings.budget_tokens, settings.budget_calls, settings.budget_seconds),
-    )
+Mode = Literal["solve", "verify"]
+#: Wraps the cached backend of one run (the eval harness records costs with it).
+Wrap = Callable[[Backend], Backend]
 
 
 def model_checksum(spec: str) -> str | None:
@@ -83,31 +56,165 @@ def model_checksum(spec: str) -> str | None:
     return packaged.sha256 if packaged else None
 
 
-def stable_run_id(problem: Problem, settings: Settings) -> str:
+def stable_run_id(problem: Problem, settings: Settings, solution: str | None = None) -> str:
     """A run id that is the same for the same problem, search settings and
-    prompts, so that re-running a batch finds the runs it started before, and a
-    fansi whose prompts changed starts fresh runs instead of replaying old ones
-    over records written with other prompts."""
-    # Only what changes the answer: not where, how fast or how parallel.
-    wanted = settings.model_dump(mode="json", exclude={
-        "home", "api_key", "threads", "batch", "concurrency", "timeout_s", "retries"})
+    prompts (and given solution, for a verify run), so that re-running a batch
+    finds the runs it started before, and a fansi whose prompts changed starts
+    fresh runs instead of replaying old ones over records written with other
+    prompts."""
+    wanted = settings.model_dump(mode="json", exclude=set(RESULT_NEUTRAL))
     text = json.dumps([problem.text, problem.id, wanted, prompts.digest()], sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
+    base = hashlib.sha256(text.encode()).hexdigest()[:12]
+    if solution is None:
+        return base
+    return hashlib.sha256(f"verify|{base}|{solution}".encode()).hexdigest()[:12]
 
 
-def stored_settings(settings: Settings, **extra: str) -> dict[str, Any]:
-    """What a run records of how it was made: its settings and the digest of the
-    prompts it used (so that a resume with other prompts can be refused)."""
+def stored_settings(settings: Settings, mode: Mode) -> dict[str, Any]:
+    """What a run records of how it was made: its settings, its mode and the
+    digest of the prompts it used (so that a resume with other prompts can be
+    refused)."""
+    extra = {"mode": "verify"} if mode == "verify" else {}
     return {**settings.model_dump(mode="json"), "prompts": prompts.digest(), **extra}
 
 
-@contextmanager
-def _store(settings: Settings) -> Iterator[Store]:
-    store = Store.open(settings.store_path)
-    try:
+def backend_stack(
+    inner: Backend, store: Store, run_id: str, *,
+    on_token: TokenCallback | None = None, wrap: Wrap | None = None,
+) -> Backend:
+    """The backend a stored run calls: the call cache (calls recorded under
+    ``run_id``), then an optional ``wrap`` (e.g. a cost recorder, which must sit
+    outside the cache to see cached calls), then terminal streaming. The meter
+    that enforces budgets is the search's own, outside all of these."""
+    stack: Backend = CachedBackend(inner, store, run_id=run_id)
+    if wrap is not None:
+        stack = wrap(stack)
+    if on_token is not None:
+        stack = Streaming(stack, on_token)
+    return stack
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A finished stored run: its result and the search with its evidence."""
+
+    result: SearchResult
+    search: Search
+
+
+@asynccontextmanager
+async def _opened(settings: Settings, store: Store | None) -> AsyncIterator[Store]:
+    if store is not None:
         yield store
+        return
+    opened = Store.open(settings.store_path)
+    try:
+        yield opened
     finally:
-        store.close()
+        opened.close()
+
+
+@asynccontextmanager
+async def _backend(settings: Settings, given: Backend | None) -> AsyncIterator[Backend]:
+    if given is not None:
+        yield given
+        return
+    made = create_backend(settings.model, settings)
+    try:
+        yield made
+    finally:
+        await made.aclose()
+
+
+@asynccontextmanager
+async def _pool(given: CheckPool | None) -> AsyncIterator[CheckPool]:
+    if given is not None:
+        yield given
+        return
+    async with CheckPool() as made:
+        yield made
+
+
+async def run_stored(
+    problem: Problem,
+    settings: Settings,
+    *,
+    mode: Mode = "solve",
+    solution: str | None = None,
+    run_id: str | None = None,
+    backend: Backend | None = None,
+    store: Store | None = None,
+    checks: CheckPool | None = None,
+    on_event: EventHandler | None = None,
+    on_token: TokenCallback | None = None,
+    wrap: Wrap | None = None,
+    calibrate: bool = True,
+) -> Stored:
+    """Run the engine on one problem as a stored run: the one path every caller takes.
+
+    Args:
+        problem: The problem.
+        settings: Resolved settings.
+        mode: ``solve`` runs the loop; ``verify`` grades ``solution`` with all
+            k verifications (the fixed schedule), as ``fansi verify`` does.
+        solution: The solution to grade (verify mode only).
+        run_id: The run's id; an existing run with this id is continued (a
+            finished one is replayed from the call cache and keeps its result).
+        backend: A backend to use instead of one built from ``settings.model``
+            (not closed here); its ``name`` then stands for the model.
+        store: An open store to use instead of opening ``settings.store_path``.
+        checks: A check pool to share instead of opening one.
+        on_event: Called with each engine event.
+        on_token: Streams the writer's text, one call at a time.
+        wrap: Wraps the cached backend (see :func:`backend_stack`).
+        calibrate: Replace the raw confidence by the model's fitted map.
+
+    Returns:
+        The result (stored with the run) and the search with its evidence.
+
+    Raises:
+        FansiError: The run failed; it is marked failed (or interrupted on
+            Ctrl-C or cancellation) and can be resumed.
+    """
+    if (mode == "verify") != (solution is not None):
+        raise ValueError("a verify run needs a solution, and only a verify run takes one")
+    if mode == "verify":
+        settings = settings.model_copy(update={"schedule": "fixed"})
+    model = backend.name if backend is not None else settings.model
+    async with _opened(settings, store) as db:
+        record = db.run(run_id) if run_id else None
+        if record is None:
+            run_id = db.create_run(problem, settings=stored_settings(settings, mode),
+                                   fansi_version=__version__, model=model,
+                                   model_checksum=model_checksum(model), run_id=run_id)
+        assert run_id is not None
+        async with _backend(settings, backend) as inner, _pool(checks) as pool:
+            stack = backend_stack(inner, db, run_id, on_token=on_token, wrap=wrap)
+            search = Search(problem, stack, SearchConfig.from_settings(settings),
+                            run_id=run_id, sink=db, on_event=on_event, checks=pool)
+            try:
+                result = await (search.run() if solution is None else search.grade(solution))
+            except BaseException as exc:
+                interrupted = not isinstance(exc, Exception)  # Ctrl-C, cancellation
+                db.set_run_status(run_id, "interrupted" if interrupted else "failed",
+                                  error=f"{type(exc).__name__}: {exc}")
+                raise
+        if calibrate:
+            result = _calibrated(result, model, settings, mode)
+        # A replayed run keeps the result (and the seconds) of the run that did the work.
+        if record is None or record.status != "done":
+            db.set_run_status(run_id, "done", result=result_dict(result))
+        return Stored(result, search)
+
+
+def _calibrated(result: SearchResult, model: str, settings: Settings, kind: Mode
+                ) -> SearchResult:
+    """The result with the model's fitted map applied, where `fansi eval` made one."""
+    fitted = calibrated_confidence(model, result.confidence, settings.home, kind)
+    if fitted is None:
+        return result
+    return dataclasses.replace(result, confidence=fitted, calibrated=True,
+                               raw_confidence=result.confidence)
 
 
 def _settings(settings: Settings | None, overrides: dict[str, Any]) -> Settings:
@@ -115,6 +222,12 @@ def _settings(settings: Settings | None, overrides: dict[str, Any]) -> Settings:
         return load_settings(overrides)
     given = {k: v for k, v in overrides.items() if v is not None}
     return settings.model_copy(update=given) if given else settings
+
+
+def _problem(problem: str | Problem, settings: Settings) -> Problem:
+    if isinstance(problem, Problem):
+        return problem
+    return problem_from_text(problem, max_chars=settings.max_problem_chars)
 
 
 async def asolve(
@@ -146,125 +259,9 @@ async def asolve(
         The SearchResult; it is also stored under ``result.run_id``.
     """
     settings = _settings(settings, overrides)
-    if isinstance(problem, str):
-        problem = problem_from_text(problem, max_chars=settings.max_problem_chars)
-    with _store(settings) as store:
-        record = store.run(run_id) if run_id else None
-        if record is None:
-            run_id = store.create_run(
-                problem,
-                settings=stored_settings(settings),
-                fansi_version=__version__,
-                model=backend.name if backend else settings.model,
-                model_checksum=model_checksum(backend.name if backend else settings.model),
-                run_id=run_id,
-            )
-        assert run_id is not None
-        return await _run(store, run_id, problem, settings, backend, on_event, on_token)
-
-
-async def aresume(
-    run_id: str, *, backend: Backend | None = None, on_event: EventHandler | None = None,
-    on_token: TokenCallback | None = None, home: str | None = None,
-) -> SearchResult:
-    """Continue a stored run with the settings it was started with."""
-    base = load_settings({"home": home})
-    with _store(base) as store:
-        record = store.run(run_id)
-        if record is None:
-            raise InputError(f"no run {run_id!r} in {base.store_path}",
-                             hint="List the runs with `fansi runs`.")
-        made_with = record.settings.get("prompts")
-        if made_with is not None and made_with != prompts.digest():
-            raise ConfigError(
-                f"run {run_id} was made with other prompts (fansi {record.fansi_version}); "
-                "continuing it would mix records written with two prompt sets",
-                hint="Start the problem again as a new run.")
-        problem = store.problem(record.problem_id)
-        assert problem is not None
-        stored = {k: v for k, v in record.settings.items() if k in Settings.model_fields}
-        try:
-            settings = Settings(**{**stored, "home": base.home, "api_key": base.api_key})
-        except ValueError as exc:
-            raise ConfigError(f"run {run_id} has settings this fansi cannot read: {exc}") from exc
-        return await _run(store, run_id, problem, settings, backend, on_event, on_token)
-
-
-async def _run(
-    store: Store,
-    run_id: str,
-    problem: Problem,
-    settings: Settings,
-    backend: Backend | None,
-    on_event: EventHandler | None,
-    on_token: TokenCallback | None = None,
-) -> SearchResult:
-    own = backend is None
-    inner = backend if backend is not None else create_backend(settings.model, settings)
-    cached: Backend = CachedBackend(inner, store, run_id=run_id)
-    if on_token is not None:
-        cached = _Streaming(cached, on_token)
-    try:
-        async with CheckPool() as checks:
-            result, _ = await search_stored(store, run_id, problem, settings, cached,
-                                            on_event=on_event, checks=checks)
-    finally:
-        if own:
-            await inner.aclose()
-    result = calibrate(result, settings, "solve")
-    store.set_run_status(run_id, "done", result=result_dict(result))
-    return result
-
-
-async def search_stored(
-    store: Store,
-    run_id: str,
-    problem: Problem,
-    settings: Settings,
-    backend: Backend,
-    *,
-    given: str | None = None,
-    on_event: EventHandler | None = None,
-    checks: CheckPool | None = None,
-) -> tuple[SearchResult, Search]:
-    """Run the loop for a stored run, or with ``given`` grade that solution as
-    ``fansi verify`` does (all k verifications: the fixed schedule).
-
-    A failure marks the run failed (or interrupted) and is raised; marking it
-    done is the caller's, who may still change the result (calibration).
-    """
-    from fansi.checks.answers import extract
-
-    if given is not None:
-        settings = settings.model_copy(update={"schedule": "fixed"})
-    search = Search(problem, backend, search_config(settings), run_id=run_id, store=store,
-                    on_event=on_event, checks=checks)
-    try:
-        if given is None:
-            result = await search.run()
-        else:
-            checked = search.admit(Candidate(f"{run_id}-given", given, "", None, extract(given)))
-            assert checked is not None
-            await search.verify_candidate(checked)
-            result = search.result("rounds")
-    except BaseException as exc:
-        interrupted = not isinstance(exc, Exception)  # Ctrl-C, cancellation
-        store.set_run_status(run_id, "interrupted" if interrupted else "failed",
-                             error=f"{type(exc).__name__}: {exc}")
-        raise
-    return result, search
-
-
-def calibrate(result: SearchResult, settings: Settings, kind: Literal["solve", "verify"]
-              ) -> SearchResult:
-    """Replace the raw confidence by the model's fitted map, where `fansi eval` made one."""
-    from fansi.evals.calibration import calibrated_confidence
-
-    fitted = calibrated_confidence(settings.model, result.confidence, settings.home, kind)
-    if fitted is None:
-        return result
-    return dataclasses.replace(result, confidence=fitted, calibrated=True,
-                               raw_confidence=result.confidence)
+    stored = await run_stored(_problem(problem, settings), settings, run_id=run_id,
+                              backend=backend, on_event=on_event, on_token=on_token)
+    return stored.result
 
 
 async def averify(
@@ -276,34 +273,136 @@ async def averify(
     on_event: EventHandler | None = None,
     **overrides: Any,
 ) -> SearchResult:
-    """Grade a given solution with k verifier samples and meta-checks.
+    """Grade a given solution with k verifier samples, meta-checks and the checkers.
 
     The solution is treated as one candidate; all k verifications are drawn
     (the fixed schedule), so the grade does not depend on the order of verdicts.
     """
     settings = _settings(settings, overrides)
-    if isinstance(problem, str):
-        problem = problem_from_text(problem, max_chars=settings.max_problem_chars)
     if not solution.strip():
         raise InputError("the solution is empty")
-    with _store(settings) as store:
-        run_id = store.create_run(
-            problem, settings=stored_settings(settings, mode="verify"),
-            fansi_version=__version__, model=backend.name if backend else settings.model,
-            model_checksum=model_checksum(backend.name if backend else settings.model),
-        )
-        own = backend is None
-        inner = backend if backend is not None else create_backend(settings.model, settings)
+    stored = await run_stored(_problem(problem, settings), settings, mode="verify",
+                              solution=solution.strip(), backend=backend, on_event=on_event)
+    return stored.result
+
+
+async def aresume(
+    run_id: str, *, backend: Backend | None = None, on_event: EventHandler | None = None,
+    on_token: TokenCallback | None = None, home: str | None = None,
+) -> SearchResult:
+    """Continue a stored run with the settings it was started with."""
+    base = load_settings({"home": home})
+    with Store.open(base.store_path) as store:
+        record = store.run(run_id)
+        if record is None:
+            raise InputError(f"no run {run_id!r} in {base.store_path}",
+                             hint="List the runs with `fansi runs`.")
+        made_with = record.settings.get("prompts")
+        if made_with is not None and made_with != prompts.digest():
+            raise ConfigError(
+                f"run {run_id} was made with other prompts (fansi {record.fansi_version}); "
+                "continuing it would mix records written with two prompt sets",
+                hint="Start the problem again as a new run.")
+        if record.settings.get("mode") == "verify":
+            raise InputError(f"run {run_id} graded a given solution; verify it again instead",
+                             hint="Run `fansi verify` with the same problem and solution.")
+        problem = store.problem(record.problem_id)
+        assert problem is not None
+        # What the run decided by comes from the run; where and how fast, from here.
+        made = {k: v for k, v in record.settings.items()
+                if k in Settings.model_fields and k not in RESULT_NEUTRAL}
+        here = {k: getattr(base, k) for k in RESULT_NEUTRAL}
         try:
-            result, _ = await search_stored(store, run_id, problem, settings,
-                                            CachedBackend(inner, store, run_id=run_id),
-                                            given=solution.strip(), on_event=on_event)
-        finally:
-            if own:
-                await inner.aclose()
-        result = calibrate(result, settings, "verify")
-        store.set_run_status(run_id, "done", result=result_dict(result))
-        return result
+            settings = Settings(**{**made, **here})
+        except ValueError as exc:
+            raise ConfigError(f"run {run_id} has settings this fansi cannot read: {exc}") from exc
+        done = await run_stored(problem, settings, run_id=run_id, backend=backend,
+                                store=store, on_event=on_event, on_token=on_token)
+        return done.result
+
+
+async def asolve_many(
+    problems: Sequence[Problem],
+    settings: Settings,
+    *,
+    concurrency: int | None = None,
+    on_result: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Solve many problems with one shared backend and check pool, resumably.
+
+    Each problem is a stored run under a stable id: a problem whose run is done
+    is skipped (its stored result is reported), an unfinished one continues.
+    A problem with a reference answer is marked correct or wrong by symbolic
+    equivalence with the selected answer.
+
+    Args:
+        problems: The problems, each with an id and optionally ``answer``.
+        settings: Resolved settings.
+        concurrency: Problems in flight at once; by default 1 for a backend
+            that runs one call at a time, else ``settings.concurrency``.
+        on_result: Called with one summary dict per problem as it finishes.
+
+    Returns:
+        Totals: problems, pass / fail / unknown, correct of those with a
+        reference, tokens and seconds.
+    """
+    totals: dict[str, Any] = {"problems": 0, "pass": 0, "fail": 0, "unknown": 0,
+                              "correct": 0, "with_reference": 0, "tokens": 0, "seconds": 0.0}
+    started = time.monotonic()
+    async with _backend(settings, None) as backend:
+        limit = concurrency or (settings.concurrency if backend.max_concurrency > 1 else 1)
+        gate = asyncio.Semaphore(limit)
+        with Store.open(settings.store_path) as store:
+            async with CheckPool() as checks:
+
+                async def one(index: int, problem: Problem) -> None:
+                    run_id = stable_run_id(problem, settings)
+                    record = store.run(run_id)
+                    async with gate:
+                        if record is not None and record.status == "done" and record.result:
+                            line = summary(index, problem, record.result, skipped=True)
+                        else:
+                            done = await run_stored(problem, settings, run_id=run_id,
+                                                    backend=backend, store=store, checks=checks)
+                            line = summary(index, problem, result_dict(done.result),
+                                           skipped=False)
+                    if problem.answer is not None:
+                        line["correct"] = (await equivalent(problem.answer, line["answer"],
+                                                            pool=checks)
+                                           if line["answer"] else False)
+                        totals["with_reference"] += 1
+                        totals["correct"] += line["correct"] is True
+                    totals["problems"] += 1
+                    totals[line["verdict"]] += 1
+                    totals["tokens"] += line["tokens"]
+                    if on_result is not None:
+                        on_result(line)
+
+                await asyncio.gather(*(one(i, p) for i, p in enumerate(problems)))
+    totals["seconds"] = time.monotonic() - started
+    return totals
+
+
+def summary(index: int, problem: Problem, result: Mapping[str, Any], *, skipped: bool
+            ) -> dict[str, Any]:
+    """One problem's line in a batch: verdict, answer, cost, and its run."""
+    best = result.get("best") or {}
+    return {
+        "index": index,
+        "id": problem.id,
+        "run_id": result["run_id"],
+        "verdict": result["verdict"],
+        "score": result["score"],
+        "confidence": result["confidence"],
+        "answer": best.get("answer"),
+        "reference": problem.answer,
+        "correct": None,
+        "tokens": result["total_tokens"],
+        "calls": result["calls"],
+        "cached_calls": result["cached_calls"],
+        "seconds": result["seconds"],
+        "skipped": skipped,
+    }
 
 
 def solve(problem: str | Problem, **kwargs: Any) -> SearchResult:
@@ -318,8 +417,6 @@ def verify(problem: str | Problem, solution: str, **kwargs: Any) -> SearchResult
 
 def result_dict(result: SearchResult) -> dict[str, Any]:
     """A JSON-ready dict of a result (what ``--json`` prints and the store keeps)."""
-    from fansi.records import to_dict
-
     data: dict[str, Any] = to_dict(result)
     data["total_tokens"] = result.usage.total_tokens
     return data

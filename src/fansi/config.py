@@ -12,7 +12,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -20,6 +20,11 @@ from fansi.errors import ConfigError
 
 Effort = Literal["low", "medium", "high", "heavy"]
 Schedule = Literal["adaptive", "fixed", "streak"]
+Checks = Literal["none", "deterministic", "all"]
+
+EFFORTS: tuple[Effort, ...] = get_args(Effort)
+SCHEDULES: tuple[Schedule, ...] = get_args(Schedule)
+CHECKS: tuple[Checks, ...] = get_args(Checks)
 
 
 def default_home() -> Path:
@@ -29,7 +34,13 @@ def default_home() -> Path:
 
 
 class Settings(BaseModel):
-    """Every setting fansi reads. Frozen; ``None`` means "backend default"."""
+    """Every setting fansi reads, and the only place a default lives.
+
+    Frozen. ``None`` means "the backend's default" for backend settings and
+    "no cap" for budgets; search numbers left ``None`` come from the effort
+    preset. The seed and the temperature are always concrete, because the
+    call cache replays a run by them.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -40,8 +51,10 @@ class Settings(BaseModel):
     # Verdicts are short JSON; a cap keeps a looping small model from
     # spending a solution's worth of tokens on one.
     verify_tokens: int = Field(default=640, ge=1)
-    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
-    seed: int | None = None
+    # A meta-check answers one short question per issue.
+    meta_tokens: int = Field(default=384, ge=1)
+    temperature: float = Field(default=0.7, ge=0.0, le=2.0)
+    seed: int = 0
     # Local inference
     threads: int | None = Field(default=None, ge=1)
     context: int = Field(default=8192, ge=256)
@@ -65,6 +78,8 @@ class Settings(BaseModel):
     budget_calls: int | None = Field(default=None, ge=1)
     budget_seconds: float | None = Field(default=None, gt=0)
     max_problem_chars: int = Field(default=20_000, ge=1)
+    # Where `fansi eval` finds the benchmark files when no --data is given.
+    data_dir: Path = Field(default_factory=lambda: default_data_dir())
 
     @property
     def models_dir(self) -> Path:
@@ -76,6 +91,29 @@ class Settings(BaseModel):
 
 
 FIELDS = tuple(Settings.model_fields)
+
+#: Settings that change no model call and no decision: where, how fast, how
+#: parallel. Runs and eval rows made with other values of these are reused.
+RESULT_NEUTRAL = frozenset({
+    "home", "api_key", "threads", "batch", "concurrency", "timeout_s", "retries", "data_dir",
+})
+
+
+def default(name: str) -> Any:
+    """The built-in default of a setting (for help texts)."""
+    field = Settings.model_fields[name]
+    return field.get_default(call_default_factory=True)
+
+
+def default_data_dir(cwd: Path | None = None) -> Path:
+    """Where the benchmark files are when ``data_dir`` is not set: the first of
+    ``../shared/data`` and ``./shared/data`` from the working directory, and
+    ``shared/data`` beside the source checkout, that exists (else the first)."""
+    cwd = Path.cwd() if cwd is None else cwd
+    checkout = Path(__file__).resolve().parents[2]
+    roots = [cwd.parent / "shared" / "data", cwd / "shared" / "data",
+             checkout.parent / "shared" / "data"]
+    return next((root for root in roots if root.is_dir()), roots[0])
 
 
 def _config_file(env: Mapping[str, str], cwd: Path, home: Path) -> Path | None:
@@ -126,7 +164,7 @@ def load_settings(
     home = Path(given.get("home") or from_env.get("home") or default_home()).expanduser()
     path = _config_file(env, cwd, home)
     from_file = _read_toml(path) if path else {}
-    merged = {**from_file, **from_env, **given}
+    merged = {"data_dir": default_data_dir(cwd), **from_file, **from_env, **given}
     try:
         return Settings(**merged)
     except ValidationError as exc:

@@ -9,6 +9,7 @@ before first use.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -202,6 +203,27 @@ def ensure_packaged(model: PackagedModel, models_dir: Path) -> Path:
         partial.unlink(missing_ok=True)
         _stamp_path(partial).unlink(missing_ok=True)
     return target
+
+
+def file_identity(path: Path) -> str:
+    """What a model file is, for the call cache: ``sha256:<digest>`` of its bytes.
+
+    Hashing a large file once per start would be slow, so the digest is kept
+    in a stamp beside the file (``<file>.verified``, as for packaged models)
+    and reused while the file's size and mtime are unchanged; where the stamp
+    cannot be written, the file is hashed each time.
+    """
+    stamp = _stamp_path(path)
+    try:
+        data = json.loads(stamp.read_text())
+        if {k: data.get(k) for k in ("size", "mtime_ns")} == _stamp_of(path):
+            return f"sha256:{data['sha256']}"
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    digest = sha256_file(path)
+    with contextlib.suppress(OSError):
+        stamp.write_text(json.dumps({**_stamp_of(path), "sha256": digest}))
+    return f"sha256:{digest}"
 
 
 def resolve_gguf(spec: ModelSpec, models_dir: Path) -> tuple[Path, Family | None]:

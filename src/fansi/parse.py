@@ -4,8 +4,9 @@ Three readers, one per kind of model output:
 
 - :func:`parse_candidate` reads a writer's reply: a ``## Solution`` section,
   a ``## Self-evaluation`` section and a last line ``Self-score: S``. The
-  final answer is the last ``\\boxed{...}`` (balanced braces) in the solution,
-  or else its last ``Final answer: ...`` line.
+  final answer is the last ``\\boxed{...}`` or ``\\fbox{...}`` (balanced
+  braces) in the solution, or else its last ``Final answer: ...`` line
+  (:func:`final_answer`, which every path uses).
 - :func:`parse_verdict` reads a verifier's reply: the LAST JSON object in it,
   which must follow :data:`VERDICT_SCHEMA`.
 - :func:`parse_meta` reads a meta-verifier's reply: the LAST JSON object,
@@ -163,44 +164,61 @@ def _read_score(value: str) -> float | None:
     return number if number in _SCORES else None
 
 
-_BRACE_TOKEN = re.compile(r"\\boxed[ \t]*\{|\\.|[{}]", re.DOTALL)
+_BRACE_TOKEN = re.compile(r"\\(?:boxed|fbox)[ \t]*\{|\\.|[{}]", re.DOTALL)
 
 
-def last_boxed(text: str) -> str | None:
-    """The content of the last ``\\boxed{...}`` with balanced braces, or None.
+class Box(NamedTuple):
+    """One closed ``\\boxed{...}`` (or ``\\fbox{...}``): where it starts and ends in
+    the text, and its content (unstripped)."""
+
+    start: int
+    end: int
+    content: str
+
+
+def boxes(text: str) -> list[Box]:
+    """Every closed box in ``text``, ordered by where it opens.
 
     One pass with a stack of open braces, so a text full of unclosed boxes
-    costs linear time. Escaped braces (``\\{``, ``\\}``) are content, not braces.
-
-    Args:
-        text: Any text, typically a solution.
-
-    Returns:
-        The stripped content of the closed, non-empty box that opens last, or
-        None if there is none.
+    costs linear time. Escaped braces (``\\{``, ``\\}``) are content, not
+    braces; a space may stand between the command and its brace
+    (``\\boxed {7}``). A box whose braces never close is skipped.
     """
-    opened: list[int | None] = []  # where a box's content starts; None: a plain brace
-    found_at = -1
-    found: str | None = None
+    opened: list[tuple[int, int] | None] = []  # (box start, content start); None: a brace
+    found: list[Box] = []
     for token in _BRACE_TOKEN.finditer(text):
         lexeme = token.group()
-        if lexeme.startswith("\\boxed"):
-            opened.append(token.end())
+        if lexeme[0] == "\\" and lexeme.endswith("{") and len(lexeme) > 2:
+            opened.append((token.start(), token.end()))
         elif lexeme == "{":
             opened.append(None)
         elif lexeme == "}" and opened:
-            start = opened.pop()
-            content = text[start : token.start()].strip() if start is not None else ""
-            if content and start is not None and start > found_at:
-                found_at, found = start, content
-    return found
+            box = opened.pop()
+            if box is not None:
+                found.append(Box(box[0], token.end(), text[box[1] : token.start()]))
+    return sorted(found)
 
 
-def _answer(solution: str) -> str | None:
-    boxed = last_boxed(solution)
+def last_boxed(text: str) -> str | None:
+    """The stripped content of the last non-empty box that opens in ``text``, or None.
+
+    Args:
+        text: Any text, typically a solution.
+    """
+    for box in reversed(boxes(text)):
+        if box.content.strip():
+            return box.content.strip()
+    return None
+
+
+def final_answer(text: str) -> str | None:
+    """The final answer a solution states: its last box, else its last
+    ``Final answer: ...`` line. The one reader of answers, for every path
+    (written candidates, given solutions, benchmarks)."""
+    boxed = last_boxed(text)
     if boxed is not None:
         return boxed
-    lines = _FINAL_ANSWER_LINE.findall(solution)
+    lines = _FINAL_ANSWER_LINE.findall(text)
     if not lines:
         return None
     # Markdown emphasis, math dollars and a closing full stop are not the answer.
@@ -259,7 +277,7 @@ def parse_candidate(text: str) -> ParsedCandidate:
     solution = solution.strip()
     # Small models often state the boxed answer only in their self-evaluation;
     # it is still the writer's own answer, so it counts when the solution has none.
-    answer = _answer(solution) or _answer(evaluation)
+    answer = final_answer(solution) or final_answer(evaluation)
     return ParsedCandidate(solution, evaluation.strip(), self_score, answer)
 
 
@@ -457,9 +475,12 @@ def parse_meta(
 __all__ = [
     "META_SCHEMA",
     "VERDICT_SCHEMA",
+    "Box",
     "Judgement",
     "ParsedCandidate",
     "Verdict",
+    "boxes",
+    "final_answer",
     "last_boxed",
     "last_json_object",
     "parse_candidate",

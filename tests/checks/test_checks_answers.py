@@ -9,14 +9,14 @@ import pytest
 
 from fansi.checks import (
     CheckPool,
-    CheckResult,
+    JobResult,
     cluster_answers,
     equivalent,
-    extract,
-    gsm8k_reference,
     normalize,
 )
 from fansi.errors import InputError
+from fansi.evals.data import gsm8k_reference
+from fansi.parse import final_answer
 
 
 @pytest.fixture(scope="module")
@@ -29,11 +29,11 @@ def pool() -> Iterator[CheckPool]:
 class ScriptedPool:
     """Stands in for a CheckPool: returns one scripted result and counts the calls."""
 
-    def __init__(self, result: CheckResult | None = None) -> None:
+    def __init__(self, result: JobResult | None = None) -> None:
         self.result = result
         self.calls: list[tuple[Any, ...]] = []
 
-    async def run(self, fn: Any, *args: Any, timeout_s: float = 10.0) -> CheckResult:
+    async def run(self, fn: Any, *args: Any, timeout_s: float = 10.0) -> JobResult:
         self.calls.append((fn, *args))
         if self.result is None:
             raise AssertionError("no subprocess was expected")
@@ -70,10 +70,13 @@ def test_normalize(raw: str, expected: str) -> None:
         ("\\fbox{7}", "7"),
         ("no box here: 5", None),
         ("\\boxed{3} then \\boxed{4", "3"),
+        ("\\boxed {7}", "7"),
+        ("Final answer: 12", "12"),
+        ("\\boxed{5}\nFinal answer: 6", "5"),
     ],
 )
-def test_extract(text: str, expected: str | None) -> None:
-    assert extract(text) == expected
+def test_final_answer(text: str, expected: str | None) -> None:
+    assert final_answer(text) == expected
 
 
 @pytest.mark.parametrize(
@@ -107,12 +110,12 @@ async def test_equal_after_normalising_needs_no_subprocess(a: str, b: str) -> No
 @pytest.mark.parametrize(
     "result",
     [
-        CheckResult("timeout", None, "no result within 10 s"),
-        CheckResult("error", None, "MemoryError"),
-        CheckResult("ok", None, ""),
+        JobResult("timeout", None, "no result within 10 s"),
+        JobResult("error", None, "MemoryError"),
+        JobResult("ok", None, ""),
     ],
 )
-async def test_cannot_judge_is_none(result: CheckResult) -> None:
+async def test_cannot_judge_is_none(result: JobResult) -> None:
     stub = ScriptedPool(result)
     assert await equivalent("1/2", "0.5", pool=stub) is None  # type: ignore[arg-type]
     assert stub.calls == [("answers.equivalent", "1/2", "0.5")]
@@ -124,7 +127,7 @@ async def test_cluster_answers(pool: CheckPool) -> None:
 
 
 async def test_cluster_answers_reuses_identical_representatives() -> None:
-    stub = ScriptedPool(CheckResult("ok", False, ""))
+    stub = ScriptedPool(JobResult("ok", False, ""))
     ids = await cluster_answers(["7", "8", "$8$", None], pool=stub)  # type: ignore[arg-type]
     assert ids == [0, 1, 1, None]
     assert stub.calls == [("answers.equivalent", "7", "8")]

@@ -20,7 +20,7 @@ PROBLEM = Problem("What is 2+2? Prove it.")
 
 async def search(model: Model, store: Store | None = None, **config: object) -> Search:
     s = Search(PROBLEM, backend(model), SearchConfig(**config),  # type: ignore[arg-type]
-               run_id="run1", store=store)
+               run_id="run1", sink=store)
     return s
 
 
@@ -185,7 +185,7 @@ async def test_answer_agreement_breaks_ties() -> None:
                    run_id="r", checks=checks)
         result = await s.run()
     assert result.best is not None and result.best.answer in ("1/2", "0.5")
-    supports = sorted(c.answer_support or 0 for c in s.pool)
+    supports = sorted(c.answer_support or 0 for c in s.ranked())
     assert supports == pytest.approx([1 / 3, 2 / 3, 2 / 3])
 
 
@@ -257,7 +257,7 @@ async def test_ties_are_broken_by_candidate_id_not_completion_order() -> None:
     s = Search(PROBLEM, backend(model), SearchConfig(n=2, k=1, rounds=1, meta_check=False),
                run_id="t")
     await s.run()
-    s.pool.reverse()  # as if the candidates had finished in the other order
+    s._pool.reverse()  # as if the candidates had finished in the other order
     assert [c.candidate.id for c in s.ranked()] == ["t-r0c0", "t-r0c1"]
 
 
@@ -268,5 +268,5 @@ async def test_a_stated_answer_beats_none_at_equal_evidence() -> None:
     s = Search(PROBLEM, backend(model), SearchConfig(n=2, k=1, rounds=1, meta_check=False),
                run_id="t")
     result = await s.run()
-    assert [c.candidate.answer for c in s.pool if c.candidate.answer] == ["4"]
+    assert [c.candidate.answer for c in s.ranked() if c.candidate.answer] == ["4"]
     assert result.best is not None and result.best.answer == "4"

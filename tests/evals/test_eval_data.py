@@ -68,15 +68,18 @@ def test_proofbench_loader() -> None:
 
 @needs_shared
 def test_default_path_finds_the_shared_files(tmp_path: Path) -> None:
-    # From anywhere: the checkout fansi runs from has ../shared/data beside it.
-    found = data.default_path("gsm8k", cwd=tmp_path)
+    # From anywhere: the checkout fansi runs from has ../shared/data beside it,
+    # and that is the data_dir setting's default.
+    from fansi.config import load_settings
+
+    root = load_settings({"home": str(tmp_path)}, env={}, cwd=tmp_path).data_dir
+    found = data.default_path("gsm8k", root=root)
     assert found.resolve() == (SHARED / "gsm8k" / "test_dev.jsonl").resolve()
 
 
-def test_default_path_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(data.DEFAULT_FILES, "gsm8k", "nowhere/none.jsonl")
-    with pytest.raises(InputError, match="cannot find"):
-        data.default_path("gsm8k", cwd=tmp_path)
+def test_default_path_missing(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="cannot find the gsm8k data"):
+        data.default_path("gsm8k", root=tmp_path)
 
 
 def test_loaders_name_the_bad_line(tmp_path: Path) -> None:

@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from fansi.engine import calibration as maps
+from fansi.engine.calibration import IsotonicMap
 from fansi.errors import ConfigError
 from fansi.evals import calibration
-from fansi.evals.calibration import IsotonicMap, fit_isotonic, pav
+from fansi.evals.calibration import fit_isotonic, pav
 from fansi.evals.metrics import ece, flag_stats, harmonic, mae, pearson, reliability, wilson
 from fansi.evals.runner import Eta
 from fansi.evals.tasks_answers import majority
@@ -126,33 +128,33 @@ def test_fit_pools_equal_x_and_interpolates() -> None:
 
 def test_calibration_store_round_trip(tmp_path: Path) -> None:
     home = tmp_path / "home"
-    assert calibration.calibrated_confidence("embedded", 0.5, home, min_rows=1) is None
+    assert maps.calibrated_confidence("embedded", 0.5, home, min_rows=1) is None
     calibration.save_rows("embedded", "solve", "gsm8k", [(0.2, False), (0.8, True)], home,
                           settings={"k": 2})
-    assert calibration.calibrated_confidence("embedded", 0.8, home, min_rows=1) == 1.0
-    assert calibration.calibrated_confidence("embedded", 0.5, home, min_rows=1) == 0.5
+    assert maps.calibrated_confidence("embedded", 0.8, home, min_rows=1) == 1.0
+    assert maps.calibrated_confidence("embedded", 0.5, home, min_rows=1) == 0.5
     # by default a map fitted on two rows is not used
-    assert calibration.calibrated_confidence("embedded", 0.8, home) is None
-    assert calibration.calibrated_confidence("embedded", 0.5, home, "verify", min_rows=1) is None
-    assert calibration.calibrated_confidence("tiny", 0.5, home, min_rows=1) is None
+    assert maps.calibrated_confidence("embedded", 0.8, home) is None
+    assert maps.calibrated_confidence("embedded", 0.5, home, "verify", min_rows=1) is None
+    assert maps.calibrated_confidence("tiny", 0.5, home, min_rows=1) is None
     # Another task adds rows; the same task replaces its own.
     calibration.save_rows("embedded", "solve", "math500", [(0.8, False)], home, settings={})
-    assert calibration.calibrated_confidence("embedded", 0.8, home, min_rows=1) == 0.5
+    assert maps.calibrated_confidence("embedded", 0.8, home, min_rows=1) == 0.5
     calibration.save_rows("embedded", "solve", "math500", [(0.8, True)], home, settings={})
-    assert calibration.calibrated_confidence("embedded", 0.8, home, min_rows=1) == 1.0
-    stored = json.loads(calibration.calibration_path("embedded", home).read_text())
+    assert maps.calibrated_confidence("embedded", 0.8, home, min_rows=1) == 1.0
+    stored = json.loads(maps.calibration_path("embedded", home).read_text())
     assert sorted(stored["kinds"]["solve"]["tasks"]) == ["gsm8k", "math500"]
 
 
 def test_calibration_path_is_safe_and_checks_the_model(tmp_path: Path) -> None:
     spec = "openai:Qwen/Qwen2.5-7B@http://box:8000/v1"
-    path = calibration.calibration_path(spec, tmp_path)
+    path = maps.calibration_path(spec, tmp_path)
     assert path.parent == tmp_path / "calibration" and "/" not in path.name
     calibration.save_rows(spec, "solve", "gsm8k", [(0.5, True)], tmp_path, settings={})
-    assert calibration.calibrated_confidence(spec, 0.1, tmp_path, min_rows=1) == 1.0
+    assert maps.calibrated_confidence(spec, 0.1, tmp_path, min_rows=1) == 1.0
     path.write_text("{not json")
     with pytest.raises(ConfigError, match="cannot be read"):
-        calibration.calibrated_confidence(spec, 0.1, tmp_path, min_rows=1)
+        maps.calibrated_confidence(spec, 0.1, tmp_path, min_rows=1)
 
 
 def test_dev_and_held_halves_are_fixed_and_both_used() -> None:

@@ -23,6 +23,9 @@ TokenCallback = Callable[[str], None]
 class Backend(Protocol):
     #: Name shown to users and stored with every call, e.g. ``embedded``.
     name: str
+    #: What the model is, for the call cache: a GGUF file's checksum or the
+    #: served model's name; never a path or URL, which can change.
+    identity: str
     #: Whether ``params.json_schema`` is enforced by constrained decoding.
     supports_schema: bool
     #: How many calls it is useful to have in flight at once.
@@ -49,6 +52,7 @@ class Wrapper:
     def __init__(self, inner: Backend) -> None:
         self.inner = inner
         self.name = inner.name
+        self.identity = inner.identity
         self.supports_schema = inner.supports_schema
         self.max_concurrency = inner.max_concurrency
 
@@ -66,6 +70,12 @@ class Wrapper:
 
 
 def _make_llamacpp(spec: ModelSpec, settings: Settings) -> Backend:
+    import importlib.util
+
+    if importlib.util.find_spec("llama_cpp") is None:
+        from fansi.errors import ExtraNotInstalled
+
+        raise ExtraNotInstalled("local", f"the in-process model {spec.raw!r}")
     from fansi.backends.llamacpp import LlamaCppBackend
 
     return LlamaCppBackend.from_spec(spec, settings)

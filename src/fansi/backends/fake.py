@@ -39,6 +39,7 @@ class FakeBackend:
             raise ValueError("FakeBackend needs at least one scripted reply")
         self._script = script
         self.name = name
+        self.identity = name
         self.latency_s = latency_s
         self.max_concurrency = max_concurrency
         self.calls: list[FakeCall] = []

@@ -20,7 +20,7 @@ from fansi.backends import TokenCallback
 from fansi.backends.batching import Batcher, Loaded, Request, WorkerStats
 from fansi.backends.templates import TEMPLATES, family_from_metadata
 from fansi.errors import ModelError
-from fansi.models import Family, ModelSpec, resolve_gguf
+from fansi.models import Family, ModelSpec, file_identity, resolve_gguf
 from fansi.records import Completion, GenerateParams, Message
 
 if TYPE_CHECKING:
@@ -58,6 +58,7 @@ class LlamaCppBackend:
         path: Path,
         *,
         name: str | None = None,
+        identity: str | None = None,
         family: Family | None = None,
         n_ctx: int = 8192,
         n_threads: int | None = None,
@@ -68,6 +69,8 @@ class LlamaCppBackend:
             raise ValueError("batch must be at least 1")
         self.path = path
         self.name = name or f"gguf:{path}"
+        # What the model is (its file's checksum), not where it lies.
+        self.identity = identity or self.name
         self.max_concurrency = batch
         self._family = family
         self._n_ctx = n_ctx
@@ -81,9 +84,11 @@ class LlamaCppBackend:
     @classmethod
     def from_spec(cls, spec: ModelSpec, settings: Settings) -> LlamaCppBackend:
         path, family = resolve_gguf(spec, settings.models_dir)
+        packaged = spec.packaged
         return cls(
             path,
             name=spec.raw,
+            identity=f"sha256:{packaged.sha256}" if packaged else file_identity(path),
             family=family,
             n_ctx=settings.context,
             n_threads=settings.threads,

@@ -118,6 +118,8 @@ class OpenAIBackend:
         self.base_url = base_url.rstrip("/")
         self.model = model
         self.name = f"openai:{model}@{self.base_url}"
+        # The served model, wherever it is served from.
+        self.identity = f"openai:{model}"
         self.max_concurrency = concurrency
         self._url = f"{self.base_url}/chat/completions"
         self._timeout_s = timeout_s

@@ -8,24 +8,17 @@ imported only by the workers.
 
 from __future__ import annotations
 
-from fansi.checks.answers import (
-    cluster_answers,
-    equivalent,
-    extract,
-    gsm8k_reference,
-    normalize,
-)
-from fansi.checks.pool import JSON, CheckPool, CheckResult, Status, register
+from fansi.checks.answers import cluster_answers, equivalent, normalize
+from fansi.checks.pool import JSON, CheckPool, Isolation, JobResult, Status, register
 
 __all__ = [
     "JSON",
     "CheckPool",
-    "CheckResult",
+    "Isolation",
+    "JobResult",
     "Status",
     "cluster_answers",
     "equivalent",
-    "extract",
-    "gsm8k_reference",
     "normalize",
     "register",
 ]

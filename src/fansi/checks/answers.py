@@ -18,10 +18,9 @@ import re
 from collections.abc import Sequence
 
 from fansi.checks.pool import CheckPool, register
-from fansi.errors import InputError
+from fansi.parse import boxes
 
 _DELIMITERS = (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]"))
-_BOX_COMMANDS = ("\\boxed", "\\fbox")
 _THOUSANDS = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
 
 
@@ -48,55 +47,14 @@ def normalize(answer: str) -> str:
             if wrapped and text.startswith(left) and text.endswith(right):
                 text = text[len(left) : -len(right)]
                 break
-        boxed = _boxed_contents(text)
-        if boxed and boxed[-1][0] == 0 and boxed[-1][1] == len(text):
-            text = boxed[-1][2]
+        found = boxes(text)
+        if found and found[-1].start == 0 and found[-1].end == len(text):
+            text = found[-1].content
         if text == before:
             break
     if _THOUSANDS.fullmatch(text):
         text = text.replace(",", "")
     return text
-
-
-def extract(text: str) -> str | None:
-    """The content of the last ``\\boxed{...}`` (or ``\\fbox{...}``) in a solution.
-
-    Braces inside the box may nest. A box whose braces never close is skipped.
-
-    Args:
-        text: A solution as the model wrote it.
-
-    Returns:
-        The boxed content, stripped, or ``None`` if the text has no complete box.
-    """
-    boxed = _boxed_contents(text)
-    return boxed[-1][2].strip() if boxed else None
-
-
-def _boxed_contents(text: str) -> list[tuple[int, int, str]]:
-    """(start, end, content) of every complete box command in ``text``, in order."""
-    found = []
-    for command in _BOX_COMMANDS:
-        start = text.find(command + "{")
-        while start != -1:
-            open_at = start + len(command)
-            close_at = _matching_brace(text, open_at)
-            if close_at is not None:
-                found.append((start, close_at + 1, text[open_at + 1 : close_at]))
-            start = text.find(command + "{", start + 1)
-    return sorted(found)
-
-
-def _matching_brace(text: str, open_at: int) -> int | None:
-    depth = 0
-    for index in range(open_at, len(text)):
-        if text[index] == "{":
-            depth += 1
-        elif text[index] == "}":
-            depth -= 1
-            if depth == 0:
-                return index
-    return None
 
 
 async def equivalent(a: str, b: str, *, pool: CheckPool, timeout_s: float = 10.0) -> bool | None:
@@ -170,26 +128,6 @@ async def _find_cluster(
         if await equivalent(representative, text, pool=pool, timeout_s=timeout_s):
             return cluster
     return None
-
-
-def gsm8k_reference(answer_field: str) -> str:
-    """The reference answer of a GSM8K item: the number after the last ``####``.
-
-    Args:
-        answer_field: The dataset's ``answer`` field, worked solution included.
-
-    Returns:
-        The number with thousands separators and dollar signs removed,
-        for example ``"1234"`` for ``"... #### 1,234"``.
-
-    Raises:
-        InputError: If the field has no ``####`` or nothing after it.
-    """
-    _, marker, tail = answer_field.rpartition("####")
-    reference = normalize(tail.replace(",", "").replace("$", ""))
-    if not marker or not reference:
-        raise InputError("a GSM8K answer field must end with '#### <number>'")
-    return reference
 
 
 @register("answers.equivalent")

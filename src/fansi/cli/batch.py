@@ -37,10 +37,13 @@ def run(file: str, concurrency: int | None, limit: int | None, as_json: bool,
     Example:
       fansi run ../shared/data/gsm8k/test_dev.jsonl --limit 10 --effort low
     """
-    from fansi.batch import read_jsonl, solve_all
+    from fansi.api import asolve_many
+    from fansi.evals.data import reference_answer
+    from fansi.inputs import read_jsonl
 
     settings = settings_from(**flags)
-    problems = read_jsonl(Path(file), max_chars=settings.max_problem_chars)
+    problems = read_jsonl(Path(file), max_chars=settings.max_problem_chars,
+                          answer=reference_answer)
     if limit is not None:
         problems = problems[:limit]
 
@@ -60,7 +63,8 @@ def run(file: str, concurrency: int | None, limit: int | None, as_json: bool,
             f"tokens={line['tokens']:,} {line['seconds']:.0f}s run={line['run_id']}{cached}"
         )
 
-    totals = asyncio.run(solve_all(problems, settings, concurrency=concurrency, report=report))
+    totals = asyncio.run(asolve_many(problems, settings, concurrency=concurrency,
+                                     on_result=report))
     click.secho(
         f"{totals['problems']} problem(s): {totals['pass']} pass, {totals['fail']} fail, "
         f"{totals['unknown']} unknown; correct {totals['correct']}/{totals['with_reference']} "

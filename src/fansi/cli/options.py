@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 
 import click
 
-from fansi.config import Settings, load_settings
+from fansi.config import EFFORTS, SCHEDULES, Settings, default, load_settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -18,15 +18,26 @@ def _apply(fn: F, options: list[Callable[[F], F]]) -> F:
     return fn
 
 
+def _presets() -> str:
+    from fansi.engine.budget import EFFORTS as PRESETS
+
+    return ", ".join(f"{name} {'/'.join(map(str, PRESETS[name]))}" for name in EFFORTS)
+
+
 def model_options(fn: F) -> F:
-    """--model, --home and the generation flags."""
+    """--model, --home and the generation flags; help shows the settings' defaults."""
     return _apply(fn, [
-        click.option("--model", "-m", help="Model spec (default: embedded). See `fansi models`."),
-        click.option("--max-tokens", type=int, help="Most tokens per written solution [1024]."),
-        click.option("--verify-tokens", type=int, help="Most tokens per verdict [640]."),
-        click.option("--temperature", type=float, help="Sampling temperature [0.7]."),
+        click.option("--model", "-m",
+                     help=f"Model spec [{default('model')}]. See `fansi models`."),
+        click.option("--max-tokens", type=int,
+                     help=f"Most tokens per written solution [{default('max_tokens')}]."),
+        click.option("--verify-tokens", type=int,
+                     help=f"Most tokens per verdict [{default('verify_tokens')}]."),
+        click.option("--temperature", type=float,
+                     help=f"Sampling temperature [{default('temperature')}]."),
         click.option("--seed", type=int,
-                     help="Base seed [0]. The same seed repeats (and reuses) the same calls."),
+                     help=f"Base seed [{default('seed')}]. The same seed repeats (and "
+                          "reuses) the same calls."),
         click.option("--threads", type=int, help="CPU threads for local models [all cores]."),
         click.option("--home", type=click.Path(file_okay=False), help="Data folder [FANSI_HOME]."),
     ])
@@ -35,12 +46,12 @@ def model_options(fn: F) -> F:
 def search_options(fn: F) -> F:
     """Effort, schedule, the four search numbers and the budgets."""
     return _apply(fn, [
-        click.option("--effort", type=click.Choice(["low", "medium", "high", "heavy"]),
-                     help="Preset for n/k/m/rounds: low 2/2/1/1, medium 4/4/2/2, "
-                          "high 8/8/4/4, heavy 64/64/8/16 [low]."),
-        click.option("--schedule", type=click.Choice(["adaptive", "fixed", "streak"]),
+        click.option("--effort", type=click.Choice(EFFORTS),
+                     help=f"Preset for n/k/m/rounds: {_presets()} [{default('effort')}]."),
+        click.option("--schedule", type=click.Choice(SCHEDULES),
                      help="Verification schedule: adaptive (stop when clear), fixed (n x k "
-                          "grid), streak (accept after k passes in a row) [adaptive]."),
+                          "grid), streak (accept after k passes in a row) "
+                          f"[{default('schedule')}]."),
         click.option("-n", "n", type=int, help="Candidates written in round 1."),
         click.option("-k", "k", type=int, help="Passing verifications needed to accept."),
         click.option("--refine", "m", type=int, help="Candidates refined per later round (m)."),

@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from fansi.cli.options import model_options, settings_from
+from fansi.config import EFFORTS
 
 
 @click.command()
@@ -21,7 +22,7 @@ from fansi.cli.options import model_options, settings_from
               type=click.Path(dir_okay=False, allow_dash=True),
               help="The solution or proof to grade ('-' for standard input).")
 @click.option("-k", "k", type=int, help="Verifier samples to draw [the effort's k].")
-@click.option("--effort", type=click.Choice(["low", "medium", "high", "heavy"]),
+@click.option("--effort", type=click.Choice(EFFORTS),
               help="Preset that sets k when -k is not given [low].")
 @model_options
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from fansi.backends import Backend, TokenCallback, Wrapper
-from fansi.config import Effort, Schedule
+from fansi.config import Effort, Schedule, Settings, default
 from fansi.records import Budget, Completion, GenerateParams, Message, Usage
 
 #: effort -> (n candidates, k verifications, m refined per round, rounds)
@@ -20,31 +20,60 @@ EFFORTS: dict[Effort, tuple[int, int, int, int]] = {
 }
 
 
+# The settings' defaults, so that a SearchConfig made without settings (tests,
+# scripts) searches as a default run does; no default is written twice.
+_DEFAULTS = {name: default(name) for name in (
+    "effort", "schedule", "max_tokens", "verify_tokens", "meta_tokens", "temperature", "seed")}
+_PRESET = EFFORTS[_DEFAULTS["effort"]]
+
+
 @dataclass(frozen=True)
 class SearchConfig:
-    """Every knob of the search. Build one with :meth:`from_effort`.
+    """Every knob of the search. Build one with :meth:`from_settings` (or
+    :meth:`from_effort` in tests and scripts); the defaults are the settings'.
 
     ``rounds`` counts rounds in all: round 0 writes ``n`` candidates, each
     later round refines the best ``m``. ``k`` is how many passing
     verifications a candidate needs to be accepted.
     """
 
-    n: int = 2
-    k: int = 2
-    m: int = 1
-    rounds: int = 1
-    schedule: Schedule = "adaptive"
+    n: int = _PRESET[0]
+    k: int = _PRESET[1]
+    m: int = _PRESET[2]
+    rounds: int = _PRESET[3]
+    schedule: Schedule = _DEFAULTS["schedule"]
     #: adaptive: verifications launched at once per candidate.
     wave: int = 2
     #: streak: consecutive failures after which a candidate is given up.
     reject_after: int = 2
     meta_check: bool = True
-    max_tokens: int = 1024
-    verify_tokens: int = 640
-    meta_tokens: int = 384
-    temperature: float = 0.7
-    seed: int = 0
+    max_tokens: int = _DEFAULTS["max_tokens"]
+    verify_tokens: int = _DEFAULTS["verify_tokens"]
+    meta_tokens: int = _DEFAULTS["meta_tokens"]
+    temperature: float = _DEFAULTS["temperature"]
+    seed: int = _DEFAULTS["seed"]
     budget: Budget = field(default_factory=Budget)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SearchConfig:
+        """The search that resolved settings ask for: the effort's preset, with
+        any of n, k, m and rounds that are set on top, capped by the budgets."""
+        return cls.from_effort(
+            settings.effort,
+            n=settings.n,
+            k=settings.k,
+            m=settings.m,
+            rounds=settings.rounds,
+            schedule=settings.schedule,
+            max_tokens=settings.max_tokens,
+            verify_tokens=settings.verify_tokens,
+            # A meta-check never needs more room than the verdict it judges.
+            meta_tokens=min(settings.meta_tokens, settings.verify_tokens),
+            temperature=settings.temperature,
+            seed=settings.seed,
+            budget=Budget(settings.budget_tokens, settings.budget_calls,
+                          settings.budget_seconds),
+        )
 
     @classmethod
     def from_effort(cls, effort: Effort = "low", **overrides: object) -> SearchConfig:

@@ -12,7 +12,7 @@ from statistics import pstdev
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from fansi.engine.search import Checked
+    from fansi.engine.checked import Checked
 
 
 def confidence(checked: Checked) -> float:

@@ -13,6 +13,7 @@ EventKind = Literal[
     "verification_finished",
     "issue_confirmed",
     "candidate_decided",
+    "check_finished",
     "round_finished",
     "call_failed",
     "run_finished",

@@ -33,19 +33,23 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Coroutine
-from dataclasses import dataclass, field
+from collections.abc import Coroutine, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
 from fansi.backends import Backend
-from fansi.checks import CheckPool, cluster_answers
+from fansi.checks import CheckPool
 from fansi.engine import steps
 from fansi.engine.budget import Meter, MeteredBackend, SearchConfig, derive_seed
+from fansi.engine.checked import Checked, Outcome, outcome
+from fansi.engine.checkers import DEFAULT_CHECKERS, Checker, clusters, run_checks, support
 from fansi.engine.confidence import confidence
 from fansi.engine.events import Event, EventHandler, EventKind
 from fansi.errors import BackendError
+from fansi.parse import final_answer
 from fansi.records import (
     Candidate,
+    CheckResult,
     GenerateParams,
     Issue,
     MetaCheck,
@@ -53,65 +57,11 @@ from fansi.records import (
     Usage,
     Verification,
 )
-from fansi.store import Store
+from fansi.store.sink import RecordSink
 
-Outcome = Literal["pass", "fail", "unknown"]
 Verdict = Literal["pass", "fail", "unknown"]
 StopReason = Literal["accepted", "rounds", "budget", "no_candidates"]
 T = TypeVar("T")
-
-SEVERITY_RANK = {"fatal": 0, "major": 1, "minor": 2}
-MAX_FEEDBACK_ISSUES = 5
-
-
-@dataclass
-class Checked:
-    """A candidate in the pool with the evidence gathered about it."""
-
-    candidate: Candidate
-    verifications: list[Verification] = field(default_factory=list)
-    meta_checks: list[MetaCheck] = field(default_factory=list)
-    accepted: bool = False
-    cluster: int | None = None
-    answer_support: float | None = None
-
-    def outcomes(self) -> list[Outcome]:
-        return [outcome(v) for v in self.verifications]
-
-    @property
-    def score(self) -> float | None:
-        """Mean verified score, weighted by what meta-checking left standing."""
-        known = [v for v in self.verifications if v.score is not None and v.weight > 0]
-        weight = sum(v.weight for v in known)
-        if not known or weight == 0:
-            return None
-        return sum(v.weight * (v.score or 0.0) for v in known) / weight
-
-    def confirmed_issues(self) -> list[Issue]:
-        """Issues a meta-check judged real; else those of standing failing verdicts."""
-        real = {(c.verification_id, c.issue_index) for c in self.meta_checks if c.real}
-        confirmed: list[Issue] = []
-        standing: list[Issue] = []
-        for v in self.verifications:
-            if outcome(v) != "fail":
-                continue
-            for index, issue in enumerate(v.issues):
-                (confirmed if (v.id, index) in real else standing).append(issue)
-        chosen = confirmed or standing
-        return sorted(chosen, key=lambda i: SEVERITY_RANK[i.severity])[:MAX_FEEDBACK_ISSUES]
-
-    def rank_key(self) -> tuple[float, float, float, float, float]:
-        """Accepted, then verified score, then agreement with other answers, then
-        whether a final answer is stated at all (with one answered candidate in the
-        pool there is no agreement to weigh, and an answer beats none), then the
-        writer's own score."""
-        return (
-            float(self.accepted),
-            -1.0 if self.score is None else self.score,
-            -1.0 if self.answer_support is None else self.answer_support,
-            float(self.candidate.answer is not None),
-            -1.0 if self.candidate.self_score is None else self.candidate.self_score,
-        )
 
 
 async def gather_or_cancel(jobs: list[Coroutine[Any, Any, T]]) -> list[T]:
@@ -129,12 +79,6 @@ async def gather_or_cancel(jobs: list[Coroutine[Any, Any, T]]) -> list[T]:
 
 def digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def outcome(v: Verification) -> Outcome:
-    if v.score is None or v.weight == 0:
-        return "unknown"
-    return "pass" if v.score >= 1 else "fail"
 
 
 def wanted(config: SearchConfig, outcomes: list[Outcome]) -> int:
@@ -193,10 +137,32 @@ class SearchResult:
     calibrated: bool = False
     #: The engine's own number when ``confidence`` has been calibrated.
     raw_confidence: float | None = None
+    #: The executed checks of the best candidate.
+    checks: tuple[CheckResult, ...] = ()
 
 
 class Search:
-    """One run of the loop over one problem. Use :func:`run_search`."""
+    """One run of the loop over one problem.
+
+    The public surface is three methods; everything else is the loop's own:
+
+    - :meth:`run`: the whole loop (write, check, verify, refine);
+    - :meth:`grade`: verify a given solution with the schedule and meta-checks;
+    - :meth:`sample`: write one candidate, exactly as :meth:`run` writes it.
+
+    :meth:`ranked` reads the evidence gathered so far, best candidate first.
+
+    Args:
+        problem: The problem.
+        backend: The model (with a call cache in front, for stored runs).
+        config: The search settings.
+        run_id: Ids of candidates and verifications derive from it.
+        sink: Where records go as they are made (the store, or a Ray driver).
+        on_event: Called with each :class:`~fansi.engine.events.Event`.
+        checks: The sandboxed pool the checkers run in; without one no
+            checker runs.
+        checkers: Executed checks run on every candidate, in order.
+    """
 
     def __init__(
         self,
@@ -205,198 +171,240 @@ class Search:
         config: SearchConfig,
         *,
         run_id: str,
-        store: Store | None = None,
+        sink: RecordSink | None = None,
         on_event: EventHandler | None = None,
         checks: CheckPool | None = None,
+        checkers: Sequence[Checker] = DEFAULT_CHECKERS,
     ) -> None:
         self.problem = problem
         self.config = config
         self.run_id = run_id
-        self.store = store
-        self.on_event = on_event
-        self.meter = Meter(config.budget)
-        self.backend = MeteredBackend(backend, self.meter)
-        self.checks = checks
-        self.pool: list[Checked] = []
-        self.round = 0
-        self.last_error: BackendError | None = None
+        self._sink = sink
+        self._on_event = on_event
+        self._meter = Meter(config.budget)
+        self._backend = MeteredBackend(backend, self._meter)
+        self._checks = checks
+        self._checkers = tuple(checkers)
+        self._memo: dict[Any, Any] = {}
+        self._pool: list[Checked] = []
+        self._round = 0
+        self._last_error: BackendError | None = None
         # Bound what is in flight so a big effort cannot flood a local backend.
         self._slots = asyncio.Semaphore(max(1, backend.max_concurrency) * 2)
 
-    # --- plumbing --------------------------------------------------------
-
-    def emit(self, kind: EventKind, **data: object) -> None:
-        if self.on_event is not None:
-            self.on_event(Event(kind, self.round, self.meter.usage.total_tokens,
-                                self.meter.calls, self.meter.seconds, dict(data)))
-
-    def params(self, max_tokens: int, *where: object) -> GenerateParams:
-        return GenerateParams(
-            max_tokens=max_tokens,
-            temperature=self.config.temperature,
-            seed=derive_seed(self.config.seed, *where),
-        )
-
-    async def call(self, what: str, step: Coroutine[Any, Any, T]) -> T | None:
-        """Run one step; an infrastructure failure is recorded, not raised."""
-        async with self._slots:
-            if self.spent():
-                step.close()
-                return None
-            try:
-                return await step
-            except BackendError as exc:
-                self.last_error = exc
-                self.emit("call_failed", step=what, error=exc.message)
-                return None
-
-    # --- the steps, as the controller uses them ---------------------------
-
-    async def write(self, index: int) -> Checked | None:
-        cid = f"{self.run_id}-r0c{index}"
-        params = self.params(self.config.max_tokens, "generate", index)
-        candidate = await self.call("generate", steps.generate(
-            self.backend, self.problem, params, id=cid, round=0))
-        return self.admit(candidate)
-
-    async def rewrite(self, parent: Checked, index: int) -> Checked | None:
-        cid = f"{self.run_id}-r{self.round}c{index}"
-        params = self.params(self.config.max_tokens, "refine", digest(parent.candidate.solution))
-        answered = [v.id for v in parent.verifications if outcome(v) == "fail"]
-        candidate = await self.call("refine", steps.refine(
-            self.backend, self.problem, parent.candidate, parent.confirmed_issues(), params,
-            answered=answered, id=cid))
-        return self.admit(candidate)
-
-    def admit(self, candidate: Candidate | None) -> Checked | None:
-        if candidate is None:
-            return None
-        if self.store is not None:
-            self.store.add_candidate(self.run_id, candidate)
-        self.emit("candidate_written", candidate=candidate.id, parents=list(candidate.parents),
-                  self_score=candidate.self_score, answer=candidate.answer,
-                  truncated=candidate.truncated)
-        checked = Checked(candidate)
-        self.pool.append(checked)
-        return checked
-
-    async def verify_once(self, checked: Checked, index: int) -> None:
-        cand = checked.candidate
-        vid = f"{cand.id}-v{index}"
-        params = self.params(self.config.verify_tokens, "verify", digest(cand.solution), index)
-        verification = await self.call("verify", steps.verify(
-            self.backend, self.problem, cand, params, id=vid))
-        if verification is None:
-            verification = Verification(vid, cand.id, None, (), "", reason="the call failed")
-        checks: list[MetaCheck] = []
-        if self.config.meta_check and verification.issues and outcome(verification) == "fail":
-            meta_params = self.params(self.config.meta_tokens, "meta", digest(verification.raw))
-            checks = await self.call("meta_check", steps.meta_check(
-                self.backend, self.problem, cand, verification, meta_params, id=f"{vid}-m")) or []
-            verification = steps.reweigh(verification, checks)
-        # Stored only now, with its final weight: a resumed run rewrites the
-        # same record, and inserts of a known id are ignored.
-        if self.store is not None:
-            self.store.add_verification(self.run_id, verification)
-            for check in checks:
-                self.store.add_meta_check(self.run_id, check)
-        checked.verifications.append(verification)
-        checked.meta_checks.extend(checks)
-        self.emit("verification_finished", candidate=cand.id, verification=vid,
-                  score=verification.score, weight=verification.weight,
-                  issues=len(verification.issues), reason=verification.reason)
-        for check in checks:
-            if check.real:
-                issue = verification.issues[check.issue_index]
-                self.emit("issue_confirmed", candidate=cand.id, severity=issue.severity,
-                          description=issue.description)
-
-    async def verify_candidate(self, checked: Checked) -> None:
-        while (count := wanted(self.config, checked.outcomes())) and not self.spent():
-            start = len(checked.verifications)
-            wave = [self.verify_once(checked, start + i) for i in range(count)]
-            await gather_or_cancel(wave)
-            # Keep the order of the samples, not of their completion.
-            checked.verifications.sort(key=lambda v: int(v.id.rsplit("-v", 1)[1]))
-        checked.accepted = accepted(self.config, checked.outcomes())
-        self.emit("candidate_decided", candidate=checked.candidate.id, accepted=checked.accepted,
-                  score=checked.score, verifications=len(checked.verifications))
-
-    def spent(self) -> str | None:
-        return self.meter.exhausted()
-
-    # --- the loop ----------------------------------------------------------
+    # --- the public surface ------------------------------------------------
 
     async def run(self) -> SearchResult:
+        """The whole loop; returns the best candidate with its verdict."""
         config = self.config
-        self.emit("run_started", run_id=self.run_id, n=config.n, k=config.k, m=config.m,
-                  rounds=config.rounds, schedule=config.schedule)
+        self._emit("run_started", run_id=self.run_id, n=config.n, k=config.k, m=config.m,
+                   rounds=config.rounds, schedule=config.schedule)
         # Each candidate is verified as soon as it is written, so a batching
         # backend reads verification prompts while other candidates are written.
-        fresh = await self.gather([self.then_verify(self.write(i)) for i in range(config.n)])
-        if not fresh and self.last_error is not None:
+        fresh = await self._gather([self._then_verify(self._write(i)) for i in range(config.n)])
+        if not fresh and self._last_error is not None:
             # Not one candidate could be written: the backend is down, not flaky.
-            raise self.last_error
+            raise self._last_error
         stop: StopReason = "rounds"
         while True:
-            await self.weigh_answers()
+            await self._check_all()
             ranked = self.ranked()
-            self.emit("round_finished", candidates=len(self.pool),
-                      best_score=ranked[0].score if ranked else None)
+            self._emit("round_finished", candidates=len(self._pool),
+                       best_score=ranked[0].score if ranked else None)
             if not ranked:
                 stop = "no_candidates"
                 break
             if ranked[0].accepted:
                 stop = "accepted"
                 break
-            if self.spent():
+            if self._meter.exhausted():
                 stop = "budget"
                 break
-            if self.round + 1 >= config.rounds:
+            if self._round + 1 >= config.rounds:
                 break
-            self.round += 1
+            self._round += 1
             parents = [c for c in ranked if not c.accepted and c.confirmed_issues()][: config.m]
             if not parents:
                 break
-            fresh = await self.gather(
-                [self.then_verify(self.rewrite(p, i)) for i, p in enumerate(parents)])
-        return self.result(stop)
+            fresh = await self._gather(
+                [self._then_verify(self._rewrite(p, i)) for i, p in enumerate(parents)])
+        return self._result(stop)
 
-    async def then_verify(self, writing: Coroutine[Any, Any, Checked | None]) -> Checked | None:
-        checked = await writing
-        if checked is not None:
-            await self.verify_candidate(checked)
-        return checked
+    async def grade(self, solution: str, *, id: str | None = None) -> SearchResult:
+        """Verify a given solution as one candidate: the schedule's verifications,
+        meta-checks and the checkers, as ``fansi verify`` does.
+
+        Args:
+            solution: The solution or proof; its final answer is read as for a
+                written candidate.
+            id: The candidate's id (default ``<run_id>-given``).
+        """
+        parsed = final_answer(solution)
+        checked = self._admit(Candidate(id or f"{self.run_id}-given", solution, "", None, parsed))
+        await self._verify_candidate(checked)
+        await self._check_all()
+        return self._result("rounds")
+
+    async def sample(self, index: int) -> Candidate | None:
+        """Write candidate ``index`` of round 0 as :meth:`run` would (same seed,
+        same id), without verifying it; None if the call failed."""
+        checked = await self._write(index)
+        return checked.candidate if checked else None
 
     def ranked(self) -> list[Checked]:
-        """Best first. Ties keep the order of candidate ids, not of completion
-        times, so the same evidence always selects the same candidate."""
-        by_id = sorted(self.pool, key=lambda c: c.candidate.id)
+        """The pool with its evidence, best first. Ties keep the order of
+        candidate ids, not of completion times, so the same evidence always
+        selects the same candidate."""
+        by_id = sorted(self._pool, key=lambda c: c.candidate.id)
         return sorted(by_id, key=Checked.rank_key, reverse=True)
 
-    async def gather(self, jobs: list[Coroutine[Any, Any, Checked | None]]) -> list[Checked]:
+    # --- plumbing --------------------------------------------------------
+
+    def _emit(self, kind: EventKind, **data: object) -> None:
+        if self._on_event is not None:
+            self._on_event(Event(kind, self._round, self._meter.usage.total_tokens,
+                                 self._meter.calls, self._meter.seconds, dict(data)))
+
+    def _params(self, max_tokens: int, *where: object) -> GenerateParams:
+        return GenerateParams(
+            max_tokens=max_tokens,
+            temperature=self.config.temperature,
+            seed=derive_seed(self.config.seed, *where),
+        )
+
+    async def _call(self, what: str, step: Coroutine[Any, Any, T]) -> T | None:
+        """Run one step; an infrastructure failure is recorded, not raised."""
+        async with self._slots:
+            if self._meter.exhausted():
+                step.close()
+                return None
+            try:
+                return await step
+            except BackendError as exc:
+                self._last_error = exc
+                self._emit("call_failed", step=what, error=exc.message)
+                return None
+
+    # --- the steps, as the controller uses them ---------------------------
+
+    async def _write(self, index: int) -> Checked | None:
+        cid = f"{self.run_id}-r0c{index}"
+        params = self._params(self.config.max_tokens, "generate", index)
+        candidate = await self._call("generate", steps.generate(
+            self._backend, self.problem, params, id=cid, round=0))
+        return self._admit(candidate) if candidate else None
+
+    async def _rewrite(self, parent: Checked, index: int) -> Checked | None:
+        cid = f"{self.run_id}-r{self._round}c{index}"
+        params = self._params(self.config.max_tokens, "refine", digest(parent.candidate.solution))
+        answered = [v.id for v in parent.verifications if outcome(v) == "fail"]
+        candidate = await self._call("refine", steps.refine(
+            self._backend, self.problem, parent.candidate, parent.confirmed_issues(), params,
+            answered=answered, id=cid))
+        return self._admit(candidate) if candidate else None
+
+    def _admit(self, candidate: Candidate) -> Checked:
+        if self._sink is not None:
+            self._sink.add_candidate(self.run_id, candidate)
+        self._emit("candidate_written", candidate=candidate.id, parents=list(candidate.parents),
+                   self_score=candidate.self_score, answer=candidate.answer,
+                   truncated=candidate.truncated)
+        checked = Checked(candidate)
+        self._pool.append(checked)
+        return checked
+
+    async def _verify_once(self, checked: Checked, index: int) -> None:
+        cand = checked.candidate
+        vid = f"{cand.id}-v{index}"
+        params = self._params(self.config.verify_tokens, "verify", digest(cand.solution), index)
+        verification = await self._call("verify", steps.verify(
+            self._backend, self.problem, cand, params, id=vid))
+        if verification is None:
+            verification = Verification(vid, cand.id, None, (), "", reason="the call failed")
+        checks: list[MetaCheck] = []
+        if self.config.meta_check and verification.issues and outcome(verification) == "fail":
+            meta_params = self._params(self.config.meta_tokens, "meta", digest(verification.raw))
+            checks = await self._call("meta_check", steps.meta_check(
+                self._backend, self.problem, cand, verification, meta_params,
+                id=f"{vid}-m")) or []
+            verification = steps.reweigh(verification, checks)
+        # Stored only now, with its final weight: a resumed run rewrites the
+        # same record, and inserts of a known id are ignored.
+        if self._sink is not None:
+            self._sink.add_verification(self.run_id, verification)
+            for check in checks:
+                self._sink.add_meta_check(self.run_id, check)
+        checked.verifications.append(verification)
+        checked.meta_checks.extend(checks)
+        self._emit("verification_finished", candidate=cand.id, verification=vid,
+                   score=verification.score, weight=verification.weight,
+                   issues=len(verification.issues), reason=verification.reason)
+        for check in checks:
+            if check.real:
+                issue = verification.issues[check.issue_index]
+                self._emit("issue_confirmed", candidate=cand.id, severity=issue.severity,
+                           description=issue.description)
+
+    async def _verify_candidate(self, checked: Checked) -> None:
+        while (count := wanted(self.config, checked.outcomes())) and not self._meter.exhausted():
+            start = len(checked.verifications)
+            wave = [self._verify_once(checked, start + i) for i in range(count)]
+            await gather_or_cancel(wave)
+            # Keep the order of the samples, not of their completion.
+            checked.verifications.sort(key=lambda v: int(v.id.rsplit("-v", 1)[1]))
+        checked.accepted = accepted(self.config, checked.outcomes())
+        self._emit("candidate_decided", candidate=checked.candidate.id,
+                   accepted=checked.accepted, score=checked.score,
+                   verifications=len(checked.verifications))
+
+    async def _then_verify(self, writing: Coroutine[Any, Any, Checked | None]
+                           ) -> Checked | None:
+        checked = await writing
+        if checked is not None:
+            await self._verify_candidate(checked)
+        return checked
+
+    async def _gather(self, jobs: list[Coroutine[Any, Any, Checked | None]]) -> list[Checked]:
         return [c for c in await gather_or_cancel(jobs) if c is not None]
 
-    async def weigh_answers(self) -> None:
-        """Cluster final answers by equivalence; a candidate's support is the
-        share of answered candidates that agree with it."""
-        answers = [c.candidate.answer for c in self.pool]
-        if self.checks is None or sum(a is not None for a in answers) < 2:
+    async def _check_all(self) -> None:
+        """Run the checkers on every candidate against the pool as it stands, and
+        cluster the final answers by the agreement they found."""
+        if self._checks is None or not self._checkers:
             return
-        clusters = await cluster_answers(answers, pool=self.checks)
-        answered = sum(c is not None for c in clusters)
-        for checked, cluster in zip(self.pool, clusters, strict=True):
-            checked.cluster = cluster
-            if cluster is not None:
-                checked.answer_support = clusters.count(cluster) / answered
+        peers = [c.candidate for c in sorted(self._pool, key=lambda c: c.candidate.id)]
+        for checked in self._pool:
+            found = await run_checks(self._checkers, self.problem, checked.candidate,
+                                     pool=self._checks, peers=peers, memo=self._memo)
+            for check in found:
+                if checked.checks.get(check.name) != check:
+                    checked.checks[check.name] = check
+                    if self._sink is not None:
+                        self._sink.add_check(self.run_id, check)
+                    self._emit("check_finished", candidate=checked.candidate.id,
+                               check=check.name, check_kind=check.kind, passed=check.passed,
+                               value=check.value)
+        self._weigh_answers()
 
-    def result(self, stop: StopReason) -> SearchResult:
+    def _weigh_answers(self) -> None:
+        """A candidate's answer support is the share of answered candidates that
+        agree with it (itself included); clusters group agreeing answers."""
+        for checked in self._pool:
+            agreement = support(checked.checks.get("answer_agreement"))
+            checked.answer_support = (None if agreement is None
+                                      else (agreement[0] + 1) / (agreement[1] + 1))
+        ordered = sorted(self._pool, key=lambda c: c.candidate.id)
+        for checked, cluster in zip(ordered, clusters([c.candidate for c in ordered], self._memo),
+                                    strict=True):
+            checked.cluster = cluster
+
+    def _result(self, stop: StopReason) -> SearchResult:
         ranked = self.ranked()
         best = ranked[0] if ranked else None
         verdict: Verdict = "unknown"
         if best is not None and best.accepted:
             verdict = "pass"
-        elif best is not None and "fail" in best.outcomes():
+        elif best is not None and ("fail" in best.outcomes() or best.refuted()):
             verdict = "fail"
         conf = confidence(best) if best else 0.0
         result = SearchResult(
@@ -409,16 +417,17 @@ class Search:
             issues=tuple(best.confirmed_issues()) if best and not best.accepted else (),
             verifications=tuple(best.verifications) if best else (),
             stop_reason=stop,
-            rounds=self.round + 1,
-            candidates=len(self.pool),
-            usage=self.meter.usage,
-            calls=self.meter.calls,
-            cached_calls=self.meter.cached_calls,
-            failed_calls=self.meter.failed_calls,
-            seconds=self.meter.seconds,
+            rounds=self._round + 1,
+            candidates=len(self._pool),
+            usage=self._meter.usage,
+            calls=self._meter.calls,
+            cached_calls=self._meter.cached_calls,
+            failed_calls=self._meter.failed_calls,
+            seconds=self._meter.seconds,
+            checks=tuple(best.checks.values()) if best else (),
         )
-        self.emit("run_finished", verdict=verdict, score=result.score, confidence=conf,
-                  stop_reason=stop)
+        self._emit("run_finished", verdict=verdict, score=result.score, confidence=conf,
+                   stop_reason=stop)
         return result
 
 
@@ -428,14 +437,17 @@ async def run_search(
     config: SearchConfig,
     *,
     run_id: str,
-    store: Store | None = None,
+    sink: RecordSink | None = None,
     on_event: EventHandler | None = None,
 ) -> SearchResult:
-    """Run the loop on one problem and return the best candidate with its verdict."""
+    """Run the loop on one problem, with a check pool of its own, and return the
+    best candidate with its verdict (for scripts and benchmarks; stored runs go
+    through :mod:`fansi.api`)."""
     async with CheckPool() as checks:
-        search = Search(problem, backend, config, run_id=run_id, store=store,
+        search = Search(problem, backend, config, run_id=run_id, sink=sink,
                         on_event=on_event, checks=checks)
         return await search.run()
 
 
-__all__ = ["Checked", "Search", "SearchResult", "accepted", "outcome", "run_search", "wanted"]
+__all__ = ["Checked", "Outcome", "Search", "SearchResult", "accepted", "outcome", "run_search",
+           "wanted"]

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from fansi.checks.answers import normalize
 from fansi.errors import InputError
 from fansi.inputs import decode
 
@@ -94,22 +95,17 @@ DEFAULT_FILES: dict[str, str] = {
 }
 
 
-def default_path(task: str, *, cwd: Path) -> Path:
-    """The task's file under ``../shared/data`` or ``./shared/data`` of ``cwd``, or of
-    the source checkout fansi runs from.
+def default_path(task: str, *, root: Path) -> Path:
+    """The task's file under the data folder ``root`` (the ``data_dir`` setting).
 
     Raises:
-        InputError: If none of these holds the file.
+        InputError: If ``root`` does not hold the file.
     """
-    checkout = Path(__file__).resolve().parents[3]
-    roots = [cwd.parent / "shared" / "data", cwd / "shared" / "data",
-             checkout.parent / "shared" / "data"]
-    for root in roots:
-        path = root / DEFAULT_FILES[task]
-        if path.is_file():
-            return path
-    raise InputError(f"cannot find the {task} data ({DEFAULT_FILES[task]})",
-                     hint="Give its path with --data.")
+    path = Path(root) / DEFAULT_FILES[task]
+    if not path.is_file():
+        raise InputError(f"cannot find the {task} data: no {path}",
+                         hint="Give its path with --data, or set data_dir (FANSI_DATA_DIR).")
+    return path
 
 
 def _text(path: Path) -> str:
@@ -145,10 +141,39 @@ def _field(row: dict[str, Any], where: str, *names: str) -> str:
     raise InputError(f"{where} has no {' or '.join(names)}")
 
 
+def gsm8k_reference(answer_field: str) -> str:
+    """The reference answer of a GSM8K item: the number after the last ``####``.
+
+    Args:
+        answer_field: The dataset's ``answer`` field, worked solution included.
+
+    Returns:
+        The number with thousands separators and dollar signs removed,
+        for example ``"1234"`` for ``"... #### 1,234"``.
+
+    Raises:
+        InputError: If the field has no ``####`` or nothing after it.
+    """
+    _, marker, tail = answer_field.rpartition("####")
+    reference = normalize(tail.replace(",", "").replace("$", ""))
+    if not marker or not reference:
+        raise InputError("a GSM8K answer field must end with '#### <number>'")
+    return reference
+
+
+def reference_answer(answer: object) -> str | None:
+    """A reference answer as a JSONL row gives it: GSM8K's ``#### N`` form is
+    read as N, anything else is taken as it stands (None when empty)."""
+    if answer is None:
+        return None
+    text = str(answer)
+    if "####" in text:
+        return gsm8k_reference(text)
+    return text.strip() or None
+
+
 def load_gsm8k(path: Path) -> list[AnswerItem]:
     """GSM8K problems ``{question, answer}``; the reference is the number after ``####``."""
-    from fansi.checks.answers import gsm8k_reference
-
     items = []
     for number, row in _jsonl(path):
         where = f"{path}:{number}"
@@ -304,6 +329,7 @@ __all__ = [
     "ProofItem",
     "SolutionItem",
     "default_path",
+    "gsm8k_reference",
     "load_aime24",
     "load_gsm8k",
     "load_gsm8k_solutions",
@@ -311,5 +337,6 @@ __all__ = [
     "load_processbench",
     "load_proofbench",
     "number_steps",
+    "reference_answer",
     "stratified_subset",
 ]

@@ -18,9 +18,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import fansi
+from fansi._version import __version__
 from fansi.backends import Backend
-from fansi.config import Settings
+from fansi.config import RESULT_NEUTRAL, Settings
+from fansi.engine.budget import SearchConfig
+from fansi.engine.calibration import Kind as ConfidenceKind
+from fansi.engine.calibration import calibration_path
 from fansi.errors import InputError
 from fansi.evals import TASKS, Kind, Task, calibration, data, plots
 from fansi.evals.metrics import ece, reliability
@@ -40,8 +43,6 @@ from fansi.evals.runner import (
 
 Row = dict[str, Any]
 
-#: Settings that change no model call, left out of what must match to reuse rows.
-_NOT_RESULTS = {"home", "api_key", "threads", "batch", "concurrency", "timeout_s", "retries"}
 
 
 def _runner(kind: Kind) -> Callable[[Env, data.Item], Awaitable[tuple[Row, list[CallCost]]]]:
@@ -96,13 +97,13 @@ async def run_eval(
     from fansi.store import Store
 
     task = TASKS[options.task]
-    path = options.data or data.default_path(task.name, cwd=Path.cwd())
-    config = api.search_config(settings)
+    path = options.data or data.default_path(task.name, root=settings.data_dir)
+    config = SearchConfig.from_settings(settings)
     items, available = select(task, path, options, config.seed)
     own = backend is None
     model = settings.model if backend is None else backend.name
     checksum = api.model_checksum(model)
-    wanted = {k: v for k, v in settings.model_dump(mode="json").items() if k not in _NOT_RESULTS}
+    wanted = {k: v for k, v in settings.model_dump(mode="json").items() if k not in RESULT_NEUTRAL}
     manifest = {"task": task.name, "model": model, "data_digest": file_digest(path),
                 "settings": wanted, "vote_n": options.vote_n,
                 "schedules": list(options.schedules), "scale_n": list(options.scale_n)}
@@ -126,7 +127,7 @@ async def run_eval(
     summary = summarize(task, chosen, options, settings, model, checksum, config.seed)
     header = {
         "task": task.name, "title": task.title, "model": model, "checksum": checksum,
-        "fansi_version": fansi.__version__, "git_commit": git_commit(), "data": str(path),
+        "fansi_version": __version__, "git_commit": git_commit(), "data": str(path),
         "data_digest": manifest["data_digest"], "items": len(items), "available": available,
         "seed": config.seed, "strata": task.strata,
         "settings": {**wanted, "n": config.n, "k": config.k, "m": config.m,
@@ -211,7 +212,7 @@ def summarize(task: Task, rows: Sequence[Row], options: EvalOptions, settings: S
     return summary
 
 
-def _calibrate(summary: Summary, task: Task, kind: calibration.Kind,
+def _calibrate(summary: Summary, task: Task, kind: ConfidenceKind,
                outcomes: Sequence[tuple[str, float, bool]], options: EvalOptions,
                settings: Settings, model: str, checksum: str | None, seed: int) -> None:
     """Fit the confidence map on the dev half, judge it on the held half, store it."""
@@ -242,9 +243,9 @@ def _calibrate(summary: Summary, task: Task, kind: calibration.Kind,
     if options.save_calibration:
         calibration.save_rows(model, kind, task.name, dev, settings.home,
                               settings={k: v for k, v in settings.model_dump(mode="json").items()
-                                        if k not in _NOT_RESULTS},
+                                        if k not in RESULT_NEUTRAL},
                               checksum=checksum)
-        where = calibration.calibration_path(model, settings.home)
+        where = calibration_path(model, settings.home)
         summary.notes.append(f"Calibration map for `{model}` ({kind}) stored in `{where}`; "
                              f"this task's {len(dev)} dev row(s) replace its earlier ones.")
 

@@ -1,12 +1,12 @@
 """How the harness runs fansi: recorded calls, stored runs, and resumable results.
 
-The harness drives :class:`~fansi.engine.search.Search` itself rather than
-through :func:`fansi.api.asolve`, for two reasons: it needs the search's pool
-(every candidate with its verifications), and it needs what each call cost
-even when the call cache answered it. So a :class:`Recorder` sits *outside*
-the call cache: a cached completion carries the tokens and latency of the
-call that first made it, so a method's cost is the same whether its samples
-were drawn now or reused.
+Runs go through :func:`fansi.api.run_stored`, the one stored-run path, which
+also hands back the search with its evidence (every candidate with its
+verifications). The harness needs what each call cost even when the call
+cache answered it, so a :class:`Recorder` sits *outside* the call cache: a
+cached completion carries the tokens and latency of the call that first made
+it, so a method's cost is the same whether its samples were drawn now or
+reused.
 
 Runs are stored under stable ids (like ``fansi run``), so an interrupted
 eval continues its unfinished runs without repeating a finished call, and a
@@ -26,14 +26,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import fansi
 from fansi.backends import Backend, TokenCallback, Wrapper
 from fansi.checks import CheckPool
 from fansi.config import Schedule, Settings
 from fansi.engine.search import Search, SearchResult
 from fansi.errors import InputError
 from fansi.records import Completion, GenerateParams, Message, Problem
-from fansi.store import CachedBackend, Store, cache_key
+from fansi.store import Store, cache_key
 
 
 @dataclass(frozen=True)
@@ -144,7 +143,7 @@ class Recorder(Wrapper):
     ) -> Completion:
         completion = await self.inner.generate(messages, params, on_token)
         self.log.append(CallCost(
-            cache_key(self.name, messages, params), completion.usage.prompt_tokens,
+            cache_key(self.identity, messages, params), completion.usage.prompt_tokens,
             completion.usage.completion_tokens, completion.latency_s, completion.cached,
         ))
         return completion
@@ -162,9 +161,13 @@ class Env:
     checks: CheckPool
     options: EvalOptions
 
-    def backend_for(self, run_id: str, log: list[CallCost]) -> Recorder:
-        """The model behind the call cache (calls recorded under ``run_id``) and a recorder."""
-        return Recorder(CachedBackend(self.backend, self.store, run_id=run_id), log)
+    def backend_for(self, run_id: str, log: list[CallCost]) -> Backend:
+        """The model behind the call cache (calls recorded under ``run_id``) and a
+        recorder, as a stored run has it, for calls made outside a stored run."""
+        from fansi.api import backend_stack
+
+        return backend_stack(self.backend, self.store, run_id,
+                             wrap=lambda cached: Recorder(cached, log))
 
 
 @dataclass
@@ -185,19 +188,12 @@ def problem_id(task: str, item_id: str, text: str, answer: str | None = None) ->
     return f"{task}:{item_id}:{hashlib.sha256(content.encode()).hexdigest()[:8]}"
 
 
-def run_id_for(env: Env, problem: Problem, settings: Settings, given: str | None) -> str:
-    from fansi.api import stable_run_id
-
-    base = stable_run_id(problem, settings.model_copy(update={"model": env.model}))
-    if given is None:
-        return base
-    return hashlib.sha256(f"verify|{base}|{given}".encode()).hexdigest()[:12]
-
-
 async def run_search(
     env: Env, problem: Problem, settings: Settings, *, given: str | None = None
 ) -> SearchRun:
-    """Run fansi on a problem as a stored run (continued if unfinished, replayed if done).
+    """Run fansi on a problem as a stored run (continued if unfinished, replayed if
+    done), through the API's one stored-run path, with the raw confidence kept
+    (the harness fits calibration on it).
 
     Args:
         env: The eval's shared state.
@@ -208,21 +204,14 @@ async def run_search(
     """
     from fansi import api
 
-    run_id = run_id_for(env, problem, settings, given)
-    record = env.store.run(run_id)
-    if record is None:
-        mode = {"mode": "verify"} if given is not None else {}
-        env.store.create_run(problem, settings=api.stored_settings(settings, **mode),
-                             fansi_version=fansi.__version__, model=env.model,
-                             model_checksum=env.checksum, run_id=run_id)
+    settings = settings.model_copy(update={"model": env.model})
+    run_id = api.stable_run_id(problem, settings, given)
     calls: list[CallCost] = []
-    result, search = await api.search_stored(env.store, run_id, problem, settings,
-                                             env.backend_for(run_id, calls), given=given,
-                                             checks=env.checks)
-    # A replayed run keeps the result (and the seconds) of the run that did the work.
-    if record is None or record.status != "done":
-        env.store.set_run_status(run_id, "done", result=api.result_dict(result))
-    return SearchRun(result, search, calls)
+    done = await api.run_stored(
+        problem, settings, mode="solve" if given is None else "verify", solution=given,
+        run_id=run_id, backend=env.backend, store=env.store, checks=env.checks,
+        wrap=lambda cached: Recorder(cached, calls), calibrate=False)
+    return SearchRun(done.result, done.search, calls)
 
 
 # --------------------------------------------------------------------------- results
@@ -342,6 +331,5 @@ __all__ = [
     "git_commit",
     "peak_rss_mb",
     "problem_id",
-    "run_id_for",
     "run_search",
 ]

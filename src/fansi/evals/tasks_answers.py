@@ -29,6 +29,7 @@ from typing import Any
 
 from fansi.checks import cluster_answers, equivalent
 from fansi.config import Schedule
+from fansi.engine.budget import SearchConfig
 from fansi.engine.search import Search
 from fansi.evals import plots
 from fansi.evals.data import AnswerItem, Item
@@ -41,9 +42,7 @@ METHODS = (("single", "one sample"), ("vote", "majority vote"), ("fansi", "fansi
 
 
 def vote_size(env: Env) -> int:
-    from fansi.api import search_config
-
-    return env.options.vote_n or search_config(env.settings).n
+    return env.options.vote_n or SearchConfig.from_settings(env.settings).n
 
 
 async def _samples(env: Env, problem: Problem, search: Search, count: int,
@@ -55,10 +54,10 @@ async def _samples(env: Env, problem: Problem, search: Search, count: int,
     async def draw(index: int) -> tuple[Candidate | None, Cost]:
         log: list[CallCost] = []
         sampler = Search(problem, env.backend_for(search.run_id, log), config,
-                         run_id=f"{search.run_id}-vote")
-        checked = await sampler.write(index)
+                         run_id=search.run_id)
+        candidate = await sampler.sample(index)
         calls.extend(log)
-        return (checked.candidate if checked else None), Cost.of(log)
+        return candidate, Cost.of(log)
 
     return list(await asyncio.gather(*(draw(i) for i in range(count))))
 
@@ -141,10 +140,8 @@ async def run_item(env: Env, item: Item) -> tuple[dict[str, Any], list[CallCost]
 
 
 def grid(env: Env) -> list[tuple[Schedule, int]]:
-    from fansi.api import search_config
-
     schedules = env.options.schedules or (env.settings.schedule,)
-    sizes = env.options.scale_n or (search_config(env.settings).n,)
+    sizes = env.options.scale_n or (SearchConfig.from_settings(env.settings).n,)
     return [(s, n) for s in schedules for n in sizes]
 
 

@@ -28,13 +28,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from fansi.engine.search import Checked, Search, outcome
+from fansi.engine.checked import Checked, outcome
+from fansi.engine.search import Search
 from fansi.evals import plots
 from fansi.evals.data import Item, SolutionItem
 from fansi.evals.metrics import flag_stats, harmonic, wilson
 from fansi.evals.report import Summary, Table, fraction, num, pct
 from fansi.evals.runner import CallCost, Cost, Env, problem_id, run_search
-from fansi.records import Budget, Candidate, Issue, Problem
+from fansi.records import Budget, Issue, Problem
 
 METHODS = (("single", "one verifier sample"), ("fansi", "fansi (k samples + meta-checks)"))
 VERDICTS = ("fail", "pass", "unknown")
@@ -66,7 +67,7 @@ async def run_item(env: Env, item: Item) -> tuple[dict[str, Any], list[CallCost]
     problem = Problem(item.problem, None, problem_id(env.options.task, item.id, item.problem))
     solution = item.solution.strip()
     main = await run_search(env, problem, env.settings, given=solution)
-    checked = main.search.pool[0]
+    (checked,) = main.search.ranked()
 
     # One verifier sample: verification 0 of the same candidate, no meta-check.
     log: list[CallCost] = []
@@ -74,12 +75,10 @@ async def run_item(env: Env, item: Item) -> tuple[dict[str, Any], list[CallCost]
                                  budget=Budget())
     single = Search(problem, env.backend_for(main.result.run_id, log), config,
                     run_id=main.result.run_id)
-    alone = single.admit(Candidate(checked.candidate.id, solution, "", None,
-                                   checked.candidate.answer))
-    assert alone is not None
-    await single.verify_candidate(alone)
-    single_verdict = single.result("rounds").verdict
-    single_issues = [i for v in alone.verifications if outcome(v) == "fail" for i in v.issues]
+    single_result = await single.grade(solution, id=checked.candidate.id)
+    single_verdict = single_result.verdict
+    single_issues = [i for v in single_result.verifications if outcome(v) == "fail"
+                     for i in v.issues]
 
     label_step = item.first_wrong + 1 if item.first_wrong is not None else None
     row: dict[str, Any] = {"id": item.id, "stratum": item.stratum, "wrong": item.wrong,

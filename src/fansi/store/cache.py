@@ -64,7 +64,7 @@ class CachedBackend(Wrapper):
         run_id: The run the calls are made for, recorded with each new call.
         identity: What the calls are keyed by: the same identity answers the
             same calls, whatever the backend's ``name``. The default is the
-            backend's ``name``.
+            backend's ``identity``.
 
     Attributes:
         hits: Calls answered from the store.
@@ -82,7 +82,7 @@ class CachedBackend(Wrapper):
         super().__init__(backend)
         self.store = store
         self.run_id = run_id
-        self.identity = backend.name if identity is None else identity
+        self.identity = backend.identity if identity is None else identity
         self.hits = 0
         self.misses = 0
         # Identical calls in flight at once are made once: the others wait.
