@@ -56,10 +56,14 @@ async def test_same_run_again_is_served_from_the_cache(fansi_home: Path) -> None
 
 
 async def test_another_seed_draws_new_samples(fansi_home: Path) -> None:
-    await fansi.asolve(PROBLEM, backend=backend(Model()), seed=1)
+    first = await fansi.asolve(PROBLEM, backend=backend(Model()), seed=1)
     fresh = FakeBackend(Model())
-    await fansi.asolve(PROBLEM, backend=fresh, seed=2)
-    assert len(fresh.calls) > 0
+    second = await fansi.asolve(PROBLEM, backend=fresh, seed=2)
+    # Not one call of the second run came from what the first run cached: its
+    # only cache hits are its own repeats (two candidates with the same text
+    # share their verifications), as in the first run.
+    assert second.cached_calls == first.cached_calls
+    assert len(fresh.calls) == second.calls - second.cached_calls
 
 
 async def test_verify_grades_a_given_solution(fansi_home: Path) -> None:
@@ -205,5 +209,38 @@ async def test_solve_reports_calibrated_confidence_once_a_map_exists(fansi_home:
     second = await fansi.asolve(PROBLEM, backend=backend(Model()), model="fake", seed=5)
     assert second.calibrated is True
     assert second.raw_confidence is not None
+    # The map fitted independently here gives the same number.
+    from fansi.evals.calibration import fit_isotonic
+
+    expected = fit_isotonic([x for x, _ in few], [float(y) for _, y in few])
+    assert second.confidence == round(expected(second.raw_confidence), 3)
     assert second.confidence != second.raw_confidence
-    assert 0.0 <= second.confidence <= 1.0
+
+
+@pytest.mark.parametrize(("solution", "answer"), [
+    ("GOOD so it is \\fbox{3}", "3"),
+    ("GOOD so it is \\boxed {7}", "7"),
+    ("GOOD the sum.\nFinal answer: 12", "12"),
+])
+async def test_solve_and_verify_read_the_same_answer(fansi_home: Path, solution: str,
+                                                     answer: str) -> None:
+    # The two readers of old disagreed on each of these; now one reader serves both.
+    solved = await fansi.asolve(PROBLEM, backend=backend(Model(solutions=[solution])), n=1,
+                                k=1)
+    graded = await fansi.averify(PROBLEM, solution, backend=backend(Model()), k=1)
+    assert solved.best is not None and graded.best is not None
+    assert solved.best.answer == graded.best.answer == answer
+
+
+async def test_a_killed_resumed_run_replays_by_its_stored_seed(fansi_home: Path) -> None:
+    # The seed is resolved once, at the edge, and stored with the run; a resume
+    # reads it back from the run, not from today's settings, so it replays.
+    first = await fansi.asolve(PROBLEM, backend=backend(Model()), run_id="seeded", seed=7)
+    with Store.open(store_path(fansi_home)) as store:
+        record = store.run("seeded")
+        assert record is not None and record.settings["seed"] == 7
+        store.set_run_status("seeded", "interrupted", error="killed")
+    again = FakeBackend(Model())
+    resumed = await fansi.aresume("seeded", backend=again)
+    assert again.calls == []
+    assert resumed.best == first.best

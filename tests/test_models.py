@@ -85,3 +85,21 @@ def test_corrupted_file_is_refused(models_dir: Path) -> None:
     with pytest.raises(ModelChecksumError) as err:
         ensure_packaged(TINY, models_dir)
     assert "Delete the file" in err.value.hint
+
+
+def test_a_missing_local_extra_names_its_install_command(monkeypatch: pytest.MonkeyPatch,
+                                                         tmp_path: Path) -> None:
+    import importlib.util
+
+    from fansi.backends import create_backend
+    from fansi.config import load_settings
+    from fansi.errors import ExtraNotInstalled
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "llama_cpp" else real(name, *a))
+    settings = load_settings({"home": str(tmp_path)}, env={}, cwd=tmp_path)
+    with pytest.raises(ExtraNotInstalled) as caught:
+        create_backend("embedded", settings)
+    assert "fansi[local]" in caught.value.message
+    assert "pip install 'fansi[local]'" in caught.value.hint
