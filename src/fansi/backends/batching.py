@@ -42,19 +42,68 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import NamedTuple, Protocol
 
 from fansi.backends.templates import ChatTemplate
 from fansi.errors import BackendError, FansiError, ModelError
 from fansi.records import Completion, GenerateParams, Message, StopReason, Usage
 
-if TYPE_CHECKING:
-    from fansi.backends.native import Entry, NativeModel, Sampler
-
 #: A follower waits for an older request's prompt reading only when it
 #: would share at least this many more tokens (a chat template's system
 #: prompt alone is not worth a step's wait).
 MIN_SHARED = 32
+
+
+class Entry(NamedTuple):
+    """One token of a batch: which sequence, at which position, and whether
+    its logits are wanted (only for tokens a sampler will read)."""
+
+    token: int
+    pos: int
+    seq: int
+    logits: bool
+
+
+class BatchSampler(Protocol):
+    """One request's sampling state (:class:`fansi.backends.native.Sampler`)."""
+
+    def sample(self, index: int) -> int:
+        """A token from the ``index``-th logits of the last batch, accepted
+        into the sampler's state."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class BatchModel(Protocol):
+    """What the worker uses of a model: the surface of
+    :class:`fansi.backends.native.NativeModel`, which tests fake
+    (tests/backends/fake_native.py). Called on the worker thread only."""
+
+    def tokenize(self, text: str) -> list[int]: ...
+
+    def piece(self, token: int) -> bytes: ...
+
+    def is_end(self, token: int) -> bool: ...
+
+    def truncate(self, seq: int, keep: int) -> bool:
+        """Drop a sequence's cells from position ``keep`` on; False if the
+        memory cannot cut a sequence."""
+        ...
+
+    def share(self, src: int, dst: int, start: int, end: int) -> None:
+        """Give ``dst`` the cells of ``src`` at positions ``[start, end)``."""
+        ...
+
+    def clear(self) -> None: ...
+
+    def decode(self, entries: list[Entry]) -> int:
+        """Run one batch: 0 ok, 1 no room in the KV cache, else a failure."""
+        ...
+
+    def sampler(self, params: GenerateParams, grammar: str | None) -> BatchSampler: ...
+
+    def close(self) -> None: ...
 
 
 @dataclass
@@ -145,7 +194,7 @@ class Request:
     max_tokens: int = 0
     order: int = 0
     admitted: bool = False
-    sampler: Sampler | None = None
+    sampler: BatchSampler | None = None
     output: Output | None = None
 
     @property
@@ -184,7 +233,7 @@ def common_prefix(a: Sequence[int], b: Sequence[int], limit: int) -> int:
 
 @dataclass(frozen=True)
 class Loaded:
-    model: NativeModel
+    model: BatchModel
     template: ChatTemplate
 
 
@@ -446,8 +495,6 @@ class Batcher:
 
     def _plan(self) -> tuple[list[Entry], list[tuple[Slot, int]]]:
         """The batch for this step, and which slot reads which output."""
-        from fansi.backends.native import Entry
-
         active = sorted((s for s in self._slots if s.request is not None),
                         key=lambda s: s.request.order if s.request else 0)
         entries: list[Entry] = []
@@ -516,7 +563,7 @@ class Batcher:
                 return True
         return False
 
-    def _sample(self, slot: Slot, index: int, model: NativeModel) -> None:
+    def _sample(self, slot: Slot, index: int, model: BatchModel) -> None:
         request = slot.request
         assert request is not None and request.sampler is not None
         assert request.output is not None

@@ -23,11 +23,12 @@ import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import llama_cpp as lib
 import numpy as np
 
+from fansi.backends.batching import Entry as Entry  # re-exported: the batch format
 from fansi.records import GenerateParams
 
 # llama-cpp-python prints llama.cpp's log to stderr by its logger's level, and
@@ -46,16 +47,6 @@ TEMPERATURE = 0.8
 _TOKEN_DATA = np.dtype([("id", np.int32), ("logit", np.float32), ("p", np.float32)], align=True)
 
 
-class Entry(NamedTuple):
-    """One token of a batch: which sequence, at which position, and whether
-    its logits are wanted (only for tokens a sampler will read)."""
-
-    token: int
-    pos: int
-    seq: int
-    logits: bool
-
-
 @dataclass(frozen=True)
 class ContextShape:
     kv_cells: int
@@ -65,7 +56,8 @@ class ContextShape:
 
 
 class NativeModel:
-    """One GGUF model with a multi-sequence context."""
+    """One GGUF model with a multi-sequence context; the worker's
+    :class:`~fansi.backends.batching.BatchModel`."""
 
     def __init__(self, path: Path, shape: ContextShape) -> None:
         lib.llama_backend_init()
