@@ -1,4 +1,4 @@
-"""CheckPool: results as data, killing at the timeout, limits in the child only."""
+"""CheckPool: results as data, killing at the timeout, limits in the child only, CheckError."""
 
 from __future__ import annotations
 
@@ -13,7 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from fansi.checks import CheckPool, CheckResult, register
+from fansi.checks import CheckPool, JobResult, register
+from fansi.checks import pool as pool_module
+from fansi.checks.worker import FILE_BYTES
+from fansi.errors import CheckError
+
+pytestmark = pytest.mark.subprocess
 
 # --- functions the workers run (module level, so a worker can import them) ---------
 
@@ -31,7 +36,8 @@ def cwd() -> str:
 
 
 def limits() -> list[int]:
-    return [resource.getrlimit(resource.RLIMIT_AS)[0], resource.getrlimit(resource.RLIMIT_CPU)[0]]
+    kinds = (resource.RLIMIT_AS, resource.RLIMIT_CPU, resource.RLIMIT_FSIZE, resource.RLIMIT_CORE)
+    return [resource.getrlimit(kind)[0] for kind in kinds]
 
 
 def pid_after(seconds: float) -> int:
@@ -98,7 +104,7 @@ def _gone(process_id: int) -> bool:
 
 
 async def test_runs_a_function_and_returns_its_value(pool: CheckPool) -> None:
-    assert await pool.run(add, 2, 3) == CheckResult("ok", 5, "")
+    assert await pool.run(add, 2, 3) == JobResult("ok", 5, "")
 
 
 async def test_hung_worker_is_killed_at_the_timeout_and_replaced(pool: CheckPool) -> None:
@@ -115,7 +121,7 @@ async def test_hung_worker_is_killed_at_the_timeout_and_replaced(pool: CheckPool
     after = await pool.run(pid)
     assert after.status == "ok"
     assert after.value != first.value
-    assert await pool.run(add, 1, 1) == CheckResult("ok", 2, "")
+    assert await pool.run(add, 1, 1) == JobResult("ok", 2, "")
 
 
 async def test_busy_loop_times_out_too(pool: CheckPool) -> None:
@@ -139,8 +145,9 @@ async def test_limits_are_set_in_the_worker(pool: CheckPool) -> None:
     result = await pool.run(limits, timeout_s=5)
     assert result.status == "ok"
     assert isinstance(result.value, list)
-    memory, cpu = result.value
+    memory, cpu, file_size, core = result.value
     assert memory == 512 << 20
+    assert (file_size, core) == (FILE_BYTES, 0)
     assert isinstance(cpu, int)
     assert 0 < cpu <= 5 + 1 + 30  # the job's allowance plus the CPU the worker has used
     assert resource.getrlimit(resource.RLIMIT_CPU)[0] != cpu
@@ -158,7 +165,7 @@ async def test_worker_runs_in_its_own_scratch_directory(pool: CheckPool) -> None
 
 async def test_exception_is_an_error_with_its_message(pool: CheckPool) -> None:
     result = await pool.run(boom)
-    assert result == CheckResult("error", None, "ValueError: bad input")
+    assert result == JobResult("error", None, "ValueError: bad input")
     assert (await pool.run(add, 3, 3)).value == 6
 
 
@@ -180,14 +187,17 @@ async def test_worker_exit_is_an_error_with_its_stderr(pool: CheckPool) -> None:
 
 
 async def test_printing_and_reading_stdin_do_not_corrupt_the_protocol(pool: CheckPool) -> None:
-    assert await pool.run(noisy) == CheckResult("ok", "quiet:", "")
+    assert await pool.run(noisy) == JobResult("ok", "quiet:", "")
 
 
-async def test_cancelling_the_caller_kills_the_running_job(pool: CheckPool, tmp_path: Path) -> None:
+async def test_cancelling_the_caller_kills_the_running_job(pool: CheckPool) -> None:
     first = await pool.run(pid)
     assert isinstance(first.value, int)
-    marker = tmp_path / "started"
-    task = asyncio.create_task(pool.run("tests.hang", str(marker), timeout_s=600))
+    # The job may write only in its scratch directory, so the marker goes there.
+    scratch = await pool.run(cwd)
+    assert isinstance(scratch.value, str)
+    marker = Path(scratch.value) / "started"
+    task = asyncio.create_task(pool.run("tests.hang", marker.name, timeout_s=600))
 
     async def started() -> None:
         while not marker.exists():
@@ -221,12 +231,12 @@ async def test_close_kills_workers_and_refuses_new_jobs() -> None:
     pool.close()
     pool.close()
     assert _gone(worker.value)
-    with pytest.raises(RuntimeError):
+    with pytest.raises(CheckError, match="closed"):
         await pool.run(add, 1, 2)
 
 
 def test_run_sync_outside_an_event_loop(pool: CheckPool) -> None:
-    assert pool.run_sync(add, 20, 22) == CheckResult("ok", 42, "")
+    assert pool.run_sync(add, 20, 22) == JobResult("ok", 42, "")
     assert pool.run_sync("tests.hang", timeout_s=0.3).status == "timeout"
 
 
@@ -242,3 +252,38 @@ async def test_misuse_raises(pool: CheckPool) -> None:
     with pytest.raises(ValueError, match="already registered"):
         register("tests.hang")(spin)
     assert register("tests.hang")(hang) is hang
+
+
+async def test_a_worker_that_dies_before_greeting_is_a_check_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    bootstrap = "import sys; print('no sandbox', file=sys.stderr); sys.exit(7)"
+    monkeypatch.setattr(pool_module, "_BOOTSTRAP", bootstrap)
+    with CheckPool() as pool:
+        with pytest.raises(CheckError, match=r"failed to start: .*\(exit status 7\): no sandbox"):
+            await pool.run(add, 1, 2)
+        assert pool.isolation is None
+
+
+async def test_a_worker_that_cannot_be_started_is_a_check_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(sys, "executable", "/nonexistent/python")
+    with CheckPool() as pool, pytest.raises(CheckError, match="cannot start") as raised:
+        await pool.run(add, 1, 2)
+    assert isinstance(raised.value.__cause__, OSError)
+
+
+def forge_reply() -> None:
+    # worker.serve keeps its request pipe on fd 3 and its reply pipe on fd 4.
+    os.write(4, b'{"ok": true, "value": "forged"}\n{"ok": true')
+
+
+async def test_a_garbled_reply_is_an_error_and_retires_the_worker(pool: CheckPool) -> None:
+    first = await pool.run(pid)
+    result = await pool.run(forge_reply, timeout_s=5)
+    assert result.status == "error"
+    assert "protocol" in result.detail
+    after = await pool.run(pid)
+    assert after.status == "ok"
+    assert after.value != first.value

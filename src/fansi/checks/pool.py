@@ -1,13 +1,14 @@
-"""A small pool of killable worker subprocesses for deterministic checks.
+"""A small pool of killable, sandboxed worker subprocesses for checks.
 
-Each job runs in a worker process with a memory cap (``RLIMIT_AS``), a CPU cap
-(``RLIMIT_CPU``) and its own scratch working directory. The *parent* enforces a
-wall-clock timeout: a worker that has not answered in time is killed with
-``SIGKILL`` and replaced, and the job comes back as a ``CheckResult`` with status
-``"timeout"``. A job that raises, or a worker that dies (out of memory, CPU cap,
-crash), comes back with status ``"error"``. Only misuse and infrastructure
-failures (a worker that cannot be started) raise. Nothing here uses
-``signal.alarm``, so the pool works from any thread and any event loop.
+Each job runs in a worker process (``fansi.checks.worker``) that has shut
+itself in before it runs anything, and in its own scratch working directory.
+The *parent* enforces a wall-clock timeout: a worker that has not answered in
+time is killed with ``SIGKILL`` and replaced, and the job comes back as a
+``JobResult`` with status ``"timeout"``. A job that raises, or a worker that
+dies (out of memory, CPU cap, crash), comes back with status ``"error"``. Only
+misuse and infrastructure failures raise; the latter as ``CheckError`` (the
+pool is closed, or a worker cannot start). Nothing here uses ``signal.alarm``,
+so the pool works from any thread and any event loop.
 
 Why plain subprocesses speaking JSON lines, not ``multiprocessing``:
 
@@ -20,8 +21,8 @@ Why plain subprocesses speaking JSON lines, not ``multiprocessing``:
   it is asked to run.
 - JSON keeps the wire format explicit and inert: arguments and results are plain
   data, and nothing a worker sends back can run code in the parent (unpickling can).
-- The child sets its own limits before it runs any job, so there is no
-  ``preexec_fn``, which is unsafe in a process with threads.
+- The child sets its own limits and sandbox before it runs any job, so there is
+  no ``preexec_fn``, which is unsafe in a process with threads.
 - The parent side is blocking pipe I/O on the pool's own threads, so one pool
   serves any number of event loops, including the fresh loop of each ``run_sync``.
   (asyncio subprocess transports are bound to the loop that made them.)
@@ -30,26 +31,53 @@ Jobs are named either by a registered name (see ``register``) or by a module-lev
 function, which the worker imports by ``module:qualname``. Arguments and return
 values must be JSON values.
 
-There is no network isolation: checks must not use the network, by convention
-only. Workers are not put in separate namespaces.
+Isolation. Model-written code runs in these workers, so each one enforces, on
+itself and for good (``fansi.checks.worker`` says how):
+
+- No network: its own user and network namespaces, whose only device is a
+  loopback that is down, so that nothing is reachable, the host's loopback
+  included; a seccomp filter that refuses ``socket``, ``connect`` and ``bind``
+  for every address family (``socketpair`` still works); and Landlock's TCP
+  rules (ABI 4).
+- No writes outside scratch: Landlock lets a job create, change, rename or
+  delete files only beneath its scratch directory, and write ``/dev/null``.
+  ``TMPDIR`` points at scratch.
+- No new processes and no reaching out: seccomp refuses ``fork`` and non-thread
+  ``clone`` (threads work), namespace and mount calls, ``ptrace``, signals to
+  other processes, and kernel-wide calls; Landlock (ABI 6) scopes signals too.
+- Limits: ``RLIMIT_AS`` (``memory_bytes``), ``RLIMIT_CPU`` per job,
+  ``RLIMIT_FSIZE`` (``worker.FILE_BYTES`` per file), no core files, and the
+  parent's wall clock.
+
+Not enforced: reads (a job may read what the parent's user may, except other
+processes' private ``/proc`` files and what only root's override of file modes
+allowed; it may list other processes in ``/proc``); the total size and number
+of files in scratch; ``RLIMIT_NPROC`` (root ignores it; seccomp stops forks
+instead). And a job shares its process with the worker's reply pipe: a check's
+verdict on code that it runs in its own process is only as trustworthy as
+that code, which can forge the reply.
+
+A layer that this kernel or container refuses (no user namespaces, no Landlock,
+an architecture without a syscall table) is skipped, never faked: the worker
+says what took effect, ``CheckPool.isolation`` holds it, and the pool logs a
+warning once when a layer is missing.
 
 The wall-clock timeout starts when a worker picks the job up, not when it is
-queued, and it includes the worker's first import of the job's module. The CPU
-cap is set per job to the timeout (rounded up) plus one second; it stops a
-worker whose parent died mid-job from spinning forever. A worker sleeping in an
-orphaned job is not stopped by it.
+queued, and it includes the worker's first import of the job's module (but not
+the worker's start). The CPU cap is set per job to the timeout (rounded up)
+plus one second; it stops a worker whose parent died mid-job from spinning
+forever. A worker sleeping in an orphaned job is not stopped by it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import json
+import logging
 import math
 import os
 import queue
-import resource
 import selectors
 import shutil
 import signal
@@ -62,10 +90,12 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from types import TracebackType
-from typing import IO, Literal, TypeAlias, TypeVar
+from typing import IO, Literal, TypeVar
 
-JSON: TypeAlias = "str | int | float | bool | list[JSON] | dict[str, JSON] | None"
-"""A JSON value: what a job may take as arguments and return."""
+from fansi.checks.worker import JSON, Isolation
+from fansi.errors import CheckError
+
+__all__ = ["JSON", "CheckPool", "Isolation", "JobResult", "Status", "register"]
 
 Status = Literal["ok", "timeout", "error"]
 
@@ -73,16 +103,18 @@ F = TypeVar("F", bound=Callable[..., object])
 
 _BOOTSTRAP = (
     "import json, sys; sys.path[:] = json.loads(sys.argv[1])['path']; "
-    "from fansi.checks.pool import _serve; _serve(sys.argv[1])"
+    "from fansi.checks.worker import serve; serve(sys.argv[1])"
 )
+_START_TIMEOUT_S = 60.0
 _LOG_TAIL_BYTES = 800
-_DETAIL_CHARS = 2000
 
 _REGISTRY: dict[str, str] = {}
 
+_log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True, slots=True)
-class CheckResult:
+class JobResult:
     """The outcome of one job.
 
     Attributes:
@@ -142,7 +174,7 @@ def _resolve(fn: str | Callable[..., object]) -> str:
 
 
 class CheckPool:
-    """A bounded pool of worker subprocesses that run deterministic checks.
+    """A bounded pool of sandboxed worker subprocesses that run checks.
 
     Workers start lazily, one per concurrent job, up to ``size``. Use it as a
     context manager, or call ``close()``, so that no worker outlives it::
@@ -153,6 +185,11 @@ class CheckPool:
     Args:
         size: The most jobs that run at once; further jobs wait their turn.
         memory_bytes: The address-space cap (``RLIMIT_AS``) of each worker.
+
+    Attributes:
+        isolation: What the workers enforce on themselves (see the module
+            docstring), as the latest worker to start reported it; ``None``
+            until a worker has started.
     """
 
     def __init__(self, size: int = 1, *, memory_bytes: int = 1 << 30) -> None:
@@ -167,10 +204,11 @@ class CheckPool:
         self._lock = threading.Lock()
         self._live: set[_Worker] = set()
         self._closed = False
+        self.isolation: Isolation | None = None
 
     async def run(
         self, fn: str | Callable[..., object], *args: JSON, timeout_s: float = 10.0
-    ) -> CheckResult:
+    ) -> JobResult:
         """Run ``fn(*args)`` in a worker and wait for its result.
 
         Args:
@@ -180,21 +218,20 @@ class CheckPool:
                 At the limit the worker is killed and replaced.
 
         Returns:
-            The job's ``CheckResult``. Cancelling the awaiting task kills the
+            The job's ``JobResult``. Cancelling the awaiting task kills the
             worker that runs the job.
 
         Raises:
             ValueError: If ``fn`` is not registered or not importable by a worker,
                 or ``timeout_s`` is not positive.
             TypeError: If an argument is not a JSON value.
-            RuntimeError: If the pool is closed.
-            OSError: If a worker process cannot be started.
+            CheckError: If the pool is closed, or a worker cannot be started.
         """
         if timeout_s <= 0:
             raise ValueError("timeout_s must be positive")
         request = _encode_request(_resolve(fn), list(args), timeout_s)
         if self._closed:
-            raise RuntimeError("the CheckPool is closed")
+            raise CheckError("the CheckPool is closed")
         job = _Job()
         loop = asyncio.get_running_loop()
         try:
@@ -205,7 +242,7 @@ class CheckPool:
 
     def run_sync(
         self, fn: str | Callable[..., object], *args: JSON, timeout_s: float = 10.0
-    ) -> CheckResult:
+    ) -> JobResult:
         """Blocking form of ``run``, for code outside an event loop."""
         return asyncio.run(self.run(fn, *args, timeout_s=timeout_s))
 
@@ -253,18 +290,18 @@ class CheckPool:
     ) -> None:
         self.close()
 
-    def _work(self, job: _Job, request: bytes, timeout_s: float) -> CheckResult:
+    def _work(self, job: _Job, request: bytes, timeout_s: float) -> JobResult:
         """Run one job on an executor thread; each thread holds one slot at a time."""
         slot = self._slots.get()
         try:
             worker = slot = slot or self._spawn()
             if not job.attach(worker):
-                return CheckResult("error", None, "cancelled before it started")
+                return JobResult("error", None, "cancelled before it started")
             result, healthy = worker.call(request, timeout_s)
             if job.detach():
-                result, healthy = CheckResult("error", None, "cancelled"), False
+                result, healthy = JobResult("error", None, "cancelled"), False
             elif self._closed and result.status == "error":
-                result = CheckResult("error", None, "the pool was closed")
+                result = JobResult("error", None, "the pool was closed")
             if not healthy:
                 self._retire(worker)
                 slot = None
@@ -275,9 +312,24 @@ class CheckPool:
     def _spawn(self) -> _Worker:
         with self._lock:
             if self._closed:
-                raise RuntimeError("the CheckPool is closed")
-            worker = _Worker(self._memory_bytes)
+                raise CheckError("the CheckPool is closed")
+            try:
+                worker = _Worker(self._memory_bytes)
+            except OSError as exc:
+                raise CheckError(f"cannot start a check worker: {exc}") from exc
             self._live.add(worker)
+        # The greeting is awaited outside the lock, so that close() can kill a
+        # worker that is still starting.
+        try:
+            isolation = worker.greeting()
+        except CheckError:
+            self._retire(worker)
+            if self._closed:
+                raise CheckError("the CheckPool is closed") from None
+            raise
+        if isolation.problems and self.isolation != isolation:
+            _log.warning("check workers are not fully isolated: %s", isolation.summary)
+        self.isolation = isolation
         return worker
 
     def _retire(self, worker: _Worker) -> None:
@@ -315,31 +367,55 @@ class _Job:
 
 
 class _Worker:
-    """One worker subprocess, its pipes and its scratch directory (parent side)."""
+    """One worker subprocess, its pipes and its scratch directory (parent side).
+
+    Raises:
+        OSError: If the scratch directory or the process cannot be made.
+    """
 
     def __init__(self, memory_bytes: int) -> None:
         self.root = tempfile.mkdtemp(prefix="fansi-check-")
         scratch = os.path.join(self.root, "work")
-        os.mkdir(scratch)
         self.log_path = os.path.join(self.root, "worker.log")
         config = {"memory_bytes": memory_bytes, "path": [os.path.abspath(p) for p in sys.path]}
-        with open(self.log_path, "wb") as log:
-            # -I: ignore PYTHON* variables and the working directory; the path comes
-            # from the parent so that the worker imports exactly what the parent would.
-            # A new session keeps Ctrl-C away from workers and lets us kill the group.
-            self.proc = subprocess.Popen(
-                [sys.executable, "-I", "-c", _BOOTSTRAP, json.dumps(config)],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=log,
-                cwd=scratch,
-                start_new_session=True,
-            )
+        try:
+            os.mkdir(scratch)
+            with open(self.log_path, "wb") as log:
+                # -I: ignore PYTHON* variables and the working directory; the path comes
+                # from the parent so that the worker imports exactly what the parent would.
+                # A new session keeps Ctrl-C away from workers and lets us kill the group.
+                self.proc = subprocess.Popen(
+                    [sys.executable, "-I", "-c", _BOOTSTRAP, json.dumps(config)],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=log,
+                    cwd=scratch,
+                    start_new_session=True,
+                )
+        except OSError:
+            shutil.rmtree(self.root, ignore_errors=True)
+            raise
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self._stdin: IO[bytes] = self.proc.stdin
         self._stdout: IO[bytes] = self.proc.stdout
 
-    def call(self, request: bytes, timeout_s: float) -> tuple[CheckResult, bool]:
+    def greeting(self) -> Isolation:
+        """Wait for the worker's first line, which says how it has shut itself in.
+
+        Raises:
+            CheckError: If the worker dies, stalls or says something else first.
+        """
+        line = self._read_line(_START_TIMEOUT_S)
+        if line is None:
+            raise CheckError(f"a check worker did not start within {_START_TIMEOUT_S:g} s")
+        if not line:
+            raise CheckError(f"a check worker failed to start: {self._died().detail}")
+        try:
+            return Isolation.decode(line)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise CheckError(f"a check worker sent no greeting but {line[:200]!r}") from exc
+
+    def call(self, request: bytes, timeout_s: float) -> tuple[JobResult, bool]:
         """Send one request and wait for the reply; returns (result, worker still usable)."""
         try:
             self._stdin.write(request)
@@ -349,13 +425,10 @@ class _Worker:
         line = self._read_line(timeout_s)
         if line is None:
             self.kill()
-            return CheckResult("timeout", None, f"no result within {timeout_s:g} s"), False
+            return JobResult("timeout", None, f"no result within {timeout_s:g} s"), False
         if not line:
             return self._died(), False
-        reply = json.loads(line)
-        if reply["ok"]:
-            return CheckResult("ok", reply["value"]), True
-        return CheckResult("error", None, reply["detail"]), True
+        return _decode_reply(line)
 
     def _read_line(self, timeout_s: float) -> bytes | None:
         """One reply line; b"" if the worker closed its end, None at the deadline."""
@@ -376,12 +449,12 @@ class _Worker:
                 buffer += chunk
         return bytes(buffer)
 
-    def _died(self) -> CheckResult:
+    def _died(self) -> JobResult:
         code = self.proc.wait()
         how = f"signal {signal.Signals(-code).name}" if code < 0 else f"exit status {code}"
         detail = f"the worker died ({how})"
         tail = self._log_tail()
-        return CheckResult("error", None, f"{detail}: {tail}" if tail else detail)
+        return JobResult("error", None, f"{detail}: {tail}" if tail else detail)
 
     def _log_tail(self) -> str:
         try:
@@ -407,63 +480,24 @@ class _Worker:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
+def _decode_reply(line: bytes) -> tuple[JobResult, bool]:
+    # The job's own code shares the worker with the reply pipe and may write to
+    # it; whatever is not exactly one well-formed reply retires the worker.
+    try:
+        reply = json.loads(line) if line.count(b"\n") == 1 else None
+    except ValueError:
+        reply = None
+    match reply:
+        case {"ok": True, "value": value}:
+            return JobResult("ok", value), True
+        case {"ok": False, "detail": str(detail)}:
+            return JobResult("error", None, detail), True
+    return JobResult("error", None, f"the worker broke the protocol: {line[:200]!r}"), False
+
+
 def _encode_request(ref: str, args: list[JSON], timeout_s: float) -> bytes:
     try:
         payload = json.dumps({"ref": ref, "args": args, "cpu_s": math.ceil(timeout_s) + 1})
     except (TypeError, ValueError) as exc:
         raise TypeError(f"arguments to a check must be JSON values: {exc}") from exc
     return payload.encode() + b"\n"
-
-
-# --- worker side -------------------------------------------------------------------
-
-
-def _serve(config_json: str) -> None:
-    """The worker's main loop: read one JSON request per line, answer one per line."""
-    config = json.loads(config_json)
-    cap: int = config["memory_bytes"]
-    _, hard = resource.getrlimit(resource.RLIMIT_AS)
-    if hard != resource.RLIM_INFINITY:
-        cap = min(cap, hard)
-    resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
-    # The protocol gets private copies of stdin and stdout. Fd 0 becomes /dev/null
-    # and fd 1 the log, so a check that reads input or prints cannot corrupt it.
-    requests = os.fdopen(os.dup(0), "rb")
-    replies = os.fdopen(os.dup(1), "wb")
-    devnull = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(devnull, 0)
-    os.close(devnull)
-    os.dup2(2, 1)
-    for line in requests:
-        request = json.loads(line)
-        _limit_cpu(request["cpu_s"])
-        replies.write(_answer(request["ref"], request["args"]) + b"\n")
-        replies.flush()
-
-
-def _limit_cpu(seconds: int) -> None:
-    # RLIMIT_CPU counts the whole life of the process, so each job gets the CPU
-    # time used so far plus its own allowance. At the soft limit the kernel sends
-    # SIGXCPU, which ends the worker.
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    soft = math.ceil(usage.ru_utime + usage.ru_stime) + seconds
-    _, hard = resource.getrlimit(resource.RLIMIT_CPU)
-    if hard != resource.RLIM_INFINITY:
-        soft = min(soft, hard)
-    resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
-
-
-def _answer(ref: str, args: list[JSON]) -> bytes:
-    try:
-        module, _, qualname = ref.partition(":")
-        target: object = importlib.import_module(module)
-        for part in qualname.split("."):
-            target = getattr(target, part)
-        if not callable(target):
-            raise TypeError(f"{ref} is not callable")
-        value = target(*args)
-        return json.dumps({"ok": True, "value": value}).encode()
-    except Exception as exc:
-        message = str(exc)
-        detail = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
-        return json.dumps({"ok": False, "detail": detail[:_DETAIL_CHARS]}).encode()
