@@ -22,6 +22,10 @@ def step_of(messages: Sequence[Message], params: GenerateParams) -> str:
     if params.json_schema == META_SCHEMA:
         return "meta"
     text = "\n".join(m.content for m in messages)
+    if "Write the program for the problem" in text:
+        return "program"
+    if "Write the assertions for the candidate" in text:
+        return "claims"
     return "refine" if "<<<PREVIOUS-" in text else "generate"
 
 
@@ -58,6 +62,9 @@ class Model:
     solutions: list[str] = field(default_factory=lambda: ["GOOD \\boxed{4}"])
     refined: list[str] = field(default_factory=lambda: ["GOOD after revision \\boxed{4}"])
     meta_real: bool = True
+    #: Replies to the executed-check steps: by default no code, so they cannot judge.
+    program: str = "I would rather not write code."
+    claims: str = "Nothing to test."
     fail_every: int = 0
     written: int = 0
     revised: int = 0
@@ -76,6 +83,10 @@ class Model:
             text = self.refined[min(self.revised, len(self.refined) - 1)]
             self.revised += 1
             return candidate_text(text)
+        if step == "program":
+            return self.program
+        if step == "claims":
+            return self.claims
         reviewed = under_review(messages)
         if step == "meta":
             return meta(self.meta_real)

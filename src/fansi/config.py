@@ -46,6 +46,9 @@ class Settings(BaseModel):
 
     home: Path = Field(default_factory=default_home)
     model: str = "embedded"
+    # The model that verifies (verdicts, meta-checks, executed-claim checks);
+    # unset: the writer model.
+    verifier_model: str | None = None
     # Generation
     max_tokens: int = Field(default=1024, ge=1)
     # Verdicts are short JSON; a cap keeps a looping small model from
@@ -73,6 +76,12 @@ class Settings(BaseModel):
     k: int | None = Field(default=None, ge=1)
     m: int | None = Field(default=None, ge=0)
     rounds: int | None = Field(default=None, ge=1)
+    # Executed checks: none; deterministic (arithmetic, answer equivalence: no
+    # model-written code); all (also model-written programs and assertions,
+    # run in the sandbox).
+    checks: Checks = "all"
+    # Programs written per problem to compute its answer (votes); unset: n.
+    programs: int | None = Field(default=None, ge=0)
     # Budgets cap any preset; None means no cap.
     budget_tokens: int | None = Field(default=None, ge=1)
     budget_calls: int | None = Field(default=None, ge=1)

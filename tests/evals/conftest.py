@@ -41,6 +41,8 @@ def _text(messages: Sequence[Message]) -> str:
 
 def answer_model(messages: Sequence[Message], params: GenerateParams) -> Reply:
     step = step_of(messages, params)
+    if step in ("program", "claims"):
+        return "no code"
     if step == "generate":
         match = PROBLEM.search(_text(messages))
         assert match is not None and params.seed is not None
@@ -55,6 +57,8 @@ def answer_model(messages: Sequence[Message], params: GenerateParams) -> Reply:
 
 def solution_model(messages: Sequence[Message], params: GenerateParams) -> Reply:
     step = step_of(messages, params)
+    if step in ("program", "claims"):
+        return "no code"
     reviewed = under_review(messages)
     if step == "meta":
         return meta("FALSEALARM" not in reviewed)

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from fansi.backends import Backend, TokenCallback, Wrapper
-from fansi.config import Effort, Schedule, Settings, default
+from fansi.config import Checks, Effort, Schedule, Settings, default
 from fansi.records import Budget, Completion, GenerateParams, Message, Usage
 
 #: effort -> (n candidates, k verifications, m refined per round, rounds)
@@ -23,7 +23,8 @@ EFFORTS: dict[Effort, tuple[int, int, int, int]] = {
 # The settings' defaults, so that a SearchConfig made without settings (tests,
 # scripts) searches as a default run does; no default is written twice.
 _DEFAULTS = {name: default(name) for name in (
-    "effort", "schedule", "max_tokens", "verify_tokens", "meta_tokens", "temperature", "seed")}
+    "effort", "schedule", "max_tokens", "verify_tokens", "meta_tokens", "temperature", "seed",
+    "checks")}
 _PRESET = EFFORTS[_DEFAULTS["effort"]]
 
 
@@ -53,6 +54,11 @@ class SearchConfig:
     temperature: float = _DEFAULTS["temperature"]
     seed: int = _DEFAULTS["seed"]
     budget: Budget = field(default_factory=Budget)
+    #: Executed checks: none, deterministic (no model-written code) or all.
+    checks: Checks = _DEFAULTS["checks"]
+    #: Programs written per problem (answer votes) when checks is "all";
+    #: None: as many as candidates.
+    programs: int | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SearchConfig:
@@ -73,6 +79,8 @@ class SearchConfig:
             seed=settings.seed,
             budget=Budget(settings.budget_tokens, settings.budget_calls,
                           settings.budget_seconds),
+            checks=settings.checks,
+            programs=settings.programs,
         )
 
     @classmethod
@@ -82,6 +90,8 @@ class SearchConfig:
         return replace(cls(n=n, k=k, m=m, rounds=rounds), **given)  # type: ignore[arg-type]
 
     def __post_init__(self) -> None:
+        if self.programs is not None and self.programs < 0:
+            raise ValueError("programs must be at least 0")
         for name in ("n", "k", "rounds", "wave", "reject_after", "max_tokens"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")

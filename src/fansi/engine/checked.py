@@ -14,6 +14,9 @@ from fansi.records import Candidate, CheckResult, Issue, MetaCheck, Verification
 Outcome = Literal["pass", "fail", "unknown"]
 
 SEVERITY_RANK = {"fatal": 0, "major": 1, "minor": 2}
+#: Check kinds that are votes about the answer, not verdicts on the candidate:
+#: disagreeing with them is no refutation.
+VOTES = frozenset({"answer", "program"})
 MAX_FEEDBACK_ISSUES = 5
 
 
@@ -70,19 +73,7 @@ class Checked:
 
     def refuted(self) -> list[CheckResult]:
         """Failed executed checks: decisive evidence against the candidate."""
-        return [c for c in self.checks.values() if not c.passed and c.kind != "answer"]
+        return [c for c in self.checks.values() if not c.passed and c.kind not in VOTES]
 
-    def rank_key(self) -> tuple[float, float, float, float, float]:
-        """Accepted, then verified score, then agreement with other answers, then
-        whether a final answer is stated at all (with one answered candidate in the
-        pool there is no agreement to weigh, and an answer beats none), then the
-        writer's own score."""
-        return (
-            float(self.accepted),
-            -1.0 if self.score is None else self.score,
-            -1.0 if self.answer_support is None else self.answer_support,
-            float(self.candidate.answer is not None),
-            -1.0 if self.candidate.self_score is None else self.candidate.self_score,
-        )
 
 

@@ -14,6 +14,7 @@ EventKind = Literal[
     "issue_confirmed",
     "candidate_decided",
     "check_finished",
+    "program_voted",
     "round_finished",
     "call_failed",
     "run_finished",

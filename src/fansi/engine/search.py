@@ -38,13 +38,14 @@ from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
 from fansi.backends import Backend
-from fansi.checks import CheckPool
-from fansi.engine import steps
+from fansi.checks import CheckPool, equivalent, normalize
+from fansi.engine import evidence, steps
 from fansi.engine.budget import Meter, MeteredBackend, SearchConfig, derive_seed
 from fansi.engine.checked import Checked, Outcome, outcome
-from fansi.engine.checkers import DEFAULT_CHECKERS, Checker, clusters, run_checks, support
+from fansi.engine.checkers import Checker, answer_agreement, clusters, run_checks, support
 from fansi.engine.confidence import confidence
 from fansi.engine.events import Event, EventHandler, EventKind
+from fansi.engine.executed import ProgramVote, checkers_for, program_votes
 from fansi.errors import BackendError
 from fansi.parse import final_answer
 from fansi.records import (
@@ -161,7 +162,13 @@ class Search:
         on_event: Called with each :class:`~fansi.engine.events.Event`.
         checks: The sandboxed pool the checkers run in; without one no
             checker runs.
-        checkers: Executed checks run on every candidate, in order.
+        checkers: Executed checks run on every candidate, in order; by default
+            those that ``config.checks`` allows. Answer agreement compares a
+            candidate with the whole pool, so it runs when the pool is ranked;
+            the others run as soon as a candidate is written, and a candidate
+            they refute is not sent to the verifier.
+        verifier: The model that verifies (verdicts, meta-checks, executed-claim
+            checks); by default ``backend``, which then both writes and verifies.
     """
 
     def __init__(
@@ -174,7 +181,8 @@ class Search:
         sink: RecordSink | None = None,
         on_event: EventHandler | None = None,
         checks: CheckPool | None = None,
-        checkers: Sequence[Checker] = DEFAULT_CHECKERS,
+        checkers: Sequence[Checker] | None = None,
+        verifier: Backend | None = None,
     ) -> None:
         self.problem = problem
         self.config = config
@@ -183,9 +191,15 @@ class Search:
         self._on_event = on_event
         self._meter = Meter(config.budget)
         self._backend = MeteredBackend(backend, self._meter)
+        self._verifier = (self._backend if verifier is None
+                          else MeteredBackend(verifier, self._meter))
         self._checks = checks
-        self._checkers = tuple(checkers)
+        chosen = checkers_for(config.checks) if checkers is None else tuple(checkers)
+        self._pool_checkers = tuple(c for c in chosen if c is answer_agreement)
+        self._checkers = tuple(c for c in chosen if c is not answer_agreement)
         self._memo: dict[Any, Any] = {}
+        self._votes: list[ProgramVote] = []
+        self._vote_clusters: list[int | None] = []
         self._pool: list[Checked] = []
         self._round = 0
         self._last_error: BackendError | None = None
@@ -205,6 +219,7 @@ class Search:
         if not fresh and self._last_error is not None:
             # Not one candidate could be written: the backend is down, not flaky.
             raise self._last_error
+        await self._program_votes()
         stop: StopReason = "rounds"
         while True:
             await self._check_all()
@@ -241,7 +256,7 @@ class Search:
         """
         parsed = final_answer(solution)
         checked = self._admit(Candidate(id or f"{self.run_id}-given", solution, "", None, parsed))
-        await self._verify_candidate(checked)
+        await self._check_then_verify(checked)
         await self._check_all()
         return self._result("rounds")
 
@@ -252,11 +267,11 @@ class Search:
         return checked.candidate if checked else None
 
     def ranked(self) -> list[Checked]:
-        """The pool with its evidence, best first. Ties keep the order of
-        candidate ids, not of completion times, so the same evidence always
-        selects the same candidate."""
-        by_id = sorted(self._pool, key=lambda c: c.candidate.id)
-        return sorted(by_id, key=Checked.rank_key, reverse=True)
+        """The pool with its evidence, best first, by the evidence-weighted vote
+        of :mod:`fansi.engine.evidence`. Ties keep the order of candidate ids,
+        not of completion times, so the same evidence always selects the same
+        candidate."""
+        return evidence.rank(self._pool, self._vote_clusters)
 
     # --- plumbing --------------------------------------------------------
 
@@ -318,14 +333,14 @@ class Search:
         vid = f"{cand.id}-v{index}"
         params = self._params(self.config.verify_tokens, "verify", digest(cand.solution), index)
         verification = await self._call("verify", steps.verify(
-            self._backend, self.problem, cand, params, id=vid))
+            self._verifier, self.problem, cand, params, id=vid))
         if verification is None:
             verification = Verification(vid, cand.id, None, (), "", reason="the call failed")
         checks: list[MetaCheck] = []
         if self.config.meta_check and verification.issues and outcome(verification) == "fail":
             meta_params = self._params(self.config.meta_tokens, "meta", digest(verification.raw))
             checks = await self._call("meta_check", steps.meta_check(
-                self._backend, self.problem, cand, verification, meta_params,
+                self._verifier, self.problem, cand, verification, meta_params,
                 id=f"{vid}-m")) or []
             verification = steps.reweigh(verification, checks)
         # Stored only now, with its final weight: a resumed run rewrites the
@@ -361,8 +376,53 @@ class Search:
                            ) -> Checked | None:
         checked = await writing
         if checked is not None:
-            await self._verify_candidate(checked)
+            await self._check_then_verify(checked)
         return checked
+
+    async def _check_then_verify(self, checked: Checked) -> None:
+        """Executed checks first; only a candidate they do not refute goes on to
+        the verifier (a counterexample needs no opinion)."""
+        if self._checks is not None and self._checkers:
+            cand = checked.candidate
+            found = await run_checks(
+                self._checkers, self.problem, cand, pool=self._checks,
+                verifier=self._verifier, memo=self._memo,
+                params=lambda *where: self._params(self.config.verify_tokens, *where))
+            self._record_checks(checked, found)
+        if checked.refuted():
+            self._emit("candidate_decided", candidate=checked.candidate.id, accepted=False,
+                       score=checked.score, verifications=0)
+            return
+        await self._verify_candidate(checked)
+
+    def _record_checks(self, checked: Checked, found: Sequence[CheckResult]) -> None:
+        for check in found:
+            if checked.checks.get(check.name) == check:
+                continue
+            checked.checks[check.name] = check
+            if self._sink is not None:
+                self._sink.add_check(self.run_id, check)
+            self._emit("check_finished", candidate=checked.candidate.id, check=check.name,
+                       check_kind=check.kind, passed=check.passed, value=check.value)
+
+    async def _program_votes(self) -> None:
+        """Programs written from the problem alone vote on the answer, where the
+        candidates state answers and the checks setting allows model code."""
+        count = self.config.n if self.config.programs is None else self.config.programs
+        wanted = (self.config.checks == "all" and count > 0 and self._checks is not None
+                  and any(c.candidate.answer for c in self._pool))
+        if not wanted or self._meter.exhausted():
+            return
+        assert self._checks is not None
+        try:
+            self._votes = await program_votes(
+                self.problem, self._backend, self._checks,
+                lambda *where: self._params(self.config.max_tokens, *where), count)
+        except BackendError as exc:
+            self._last_error = exc
+            self._emit("call_failed", step="program", error=exc.message)
+        for vote in self._votes:
+            self._emit("program_voted", index=vote.index, answer=vote.answer, detail=vote.detail)
 
     async def _gather(self, jobs: list[Coroutine[Any, Any, Checked | None]]) -> list[Checked]:
         return [c for c in await gather_or_cancel(jobs) if c is not None]
@@ -370,21 +430,53 @@ class Search:
     async def _check_all(self) -> None:
         """Run the checkers on every candidate against the pool as it stands, and
         cluster the final answers by the agreement they found."""
-        if self._checks is None or not self._checkers:
+        if self._checks is None or not self._pool_checkers:
             return
         peers = [c.candidate for c in sorted(self._pool, key=lambda c: c.candidate.id)]
         for checked in self._pool:
-            found = await run_checks(self._checkers, self.problem, checked.candidate,
+            found = await run_checks(self._pool_checkers, self.problem, checked.candidate,
                                      pool=self._checks, peers=peers, memo=self._memo)
-            for check in found:
-                if checked.checks.get(check.name) != check:
-                    checked.checks[check.name] = check
-                    if self._sink is not None:
-                        self._sink.add_check(self.run_id, check)
-                    self._emit("check_finished", candidate=checked.candidate.id,
-                               check=check.name, check_kind=check.kind, passed=check.passed,
-                               value=check.value)
+            self._record_checks(checked, found)
         self._weigh_answers()
+        await self._place_votes()
+
+    async def _place_votes(self) -> None:
+        """Put each program's answer in the cluster of the first candidate (by id)
+        whose answer is equivalent, and record the agreement on each candidate."""
+        if not self._votes or self._checks is None:
+            return
+        ordered = sorted(self._pool, key=lambda c: c.candidate.id)
+        placed: list[int | None] = []
+        for vote in self._votes:
+            cluster = None
+            for checked in ordered:
+                if vote.answer and checked.candidate.answer and checked.cluster is not None \
+                        and await self._agree(vote.answer, checked.candidate.answer):
+                    cluster = checked.cluster
+                    break
+            placed.append(cluster)
+        self._vote_clusters = placed
+        answered = [v for v in self._votes if v.answer]
+        for checked in ordered:
+            if checked.cluster is None or not answered:
+                continue
+            agreeing = sum(1 for c in placed if c == checked.cluster)
+            self._record_checks(checked, [CheckResult(
+                id=f"{checked.candidate.id}-programs-{len(answered)}",
+                candidate_id=checked.candidate.id, name="programs", kind="program",
+                passed=agreeing > 0, value=f"{agreeing}/{len(answered)}",
+                detail=(f"{agreeing} of {len(answered)} program(s) written from the problem "
+                        "alone print the same answer"))])
+
+    async def _agree(self, a: str, b: str) -> bool:
+        mine, theirs = normalize(a), normalize(b)
+        if not mine or not theirs:
+            return False
+        key = ("answers", *sorted((mine, theirs)))
+        if key not in self._memo:
+            assert self._checks is not None
+            self._memo[key] = await equivalent(key[1], key[2], pool=self._checks)
+        return self._memo[key] is True
 
     def _weigh_answers(self) -> None:
         """A candidate's answer support is the share of answered candidates that
@@ -406,7 +498,8 @@ class Search:
             verdict = "pass"
         elif best is not None and ("fail" in best.outcomes() or best.refuted()):
             verdict = "fail"
-        conf = confidence(best) if best else 0.0
+        share = evidence.vote_share(ranked, best, self._vote_clusters) if best else None
+        conf = confidence(best, share) if best else 0.0
         result = SearchResult(
             run_id=self.run_id,
             problem=self.problem,

@@ -1,0 +1,201 @@
+"""Executed checks: evidence that is computed, not judged.
+
+Three checkers follow the contract of :mod:`fansi.engine.checkers`, and one
+function writes independent votes:
+
+- :func:`arithmetic_steps` (no model): every ``expression = value`` claim in
+  each step of the solution is evaluated exactly; a false one is a fatal issue
+  located at its step.
+- :func:`executed_claims` (model-written): the verifier model writes ``assert``
+  statements for concrete claims the candidate makes; a failing assertion is a
+  fatal issue with its counterexample. Passing assertions earn nothing, so a
+  candidate that steers the check-writer into trivial assertions gains nothing,
+  and assertions that are trivial by construction count as "cannot judge".
+- :func:`program_votes` (model-written): programs written from the problem
+  statement alone, never from a candidate, compute the final answer; each
+  printed value joins the answer clusters as a vote of its own.
+
+Everything that runs goes to the sandboxed :class:`~fansi.checks.CheckPool`:
+no network, no writes outside a scratch folder, CPU, memory and time limits.
+A program that errors, times out or prints nothing cannot judge; it never
+passes anything.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from fansi.backends import Backend
+from fansi.checks import CheckPool
+from fansi.config import Checks
+from fansi.engine.checkers import Checker, answer_agreement
+from fansi.prompts import fence, load
+from fansi.records import Candidate, CheckKind, CheckResult, GenerateParams, Message, Problem
+
+#: Seconds an executed program or assertion block may run.
+RUN_TIMEOUT_S = 10.0
+#: Characters of a program's output kept.
+MAX_OUTPUT_CHARS = 2000
+
+_STEP_LINE = re.compile(r"^\s*step\s+(\d+)\s*[:.)]", re.IGNORECASE | re.MULTILINE)
+_CODE_BLOCK = re.compile(r"```(?:python|py)?[ \t]*\n(.*?)```", re.DOTALL | re.IGNORECASE)
+
+Params = Callable[..., GenerateParams]
+
+
+def split_steps(solution: str) -> list[tuple[str, str]]:
+    """(location, text) of each step: ``Step N:`` sections where the solution is
+    numbered so (ProcessBench's form), else its non-empty lines."""
+    marks = list(_STEP_LINE.finditer(solution))
+    if marks:
+        ends = [m.start() for m in marks[1:]] + [len(solution)]
+        return [(f"step {m.group(1)}", solution[m.end():end].strip())
+                for m, end in zip(marks, ends, strict=True)]
+    lines = [line.strip() for line in solution.splitlines() if line.strip()]
+    return [(f"line {i}", line) for i, line in enumerate(lines, start=1)]
+
+
+def code_block(text: str) -> str | None:
+    """The last fenced Python block of a model's reply; the whole reply when it
+    has no fence but parses as Python; else None."""
+    blocks = _CODE_BLOCK.findall(text)
+    if blocks:
+        return str(blocks[-1]).strip() or None
+    import ast
+
+    try:
+        ast.parse(text)
+    except SyntaxError:
+        return None
+    return text.strip() or None
+
+
+async def arithmetic_steps(
+    problem: Problem, candidate: Candidate, *, pool: CheckPool, **context: object
+) -> CheckResult | None:
+    """The first false ``expression = value`` claim, located at its step; a pass
+    when the solution makes such claims and all hold; None when it makes none
+    (or the evaluation cannot run)."""
+    steps = split_steps(candidate.solution)
+    if not steps:
+        return None
+    job = await pool.run("arithmetic.check_steps", [text for _, text in steps],
+                         timeout_s=RUN_TIMEOUT_S)
+    if job.status != "ok" or not isinstance(job.value, list) or not job.value:
+        return None
+    claims = [c for c in job.value if isinstance(c, dict)]
+    false = [c for c in claims if c.get("ok") is False]
+    if not false:
+        return _found(candidate, "arithmetic", "arithmetic", passed=True,
+                      detail=f"{len(claims)} arithmetic claim(s) evaluated exactly; all hold")
+    first = false[0]
+    where = steps[int(str(first["step"]))][0]
+    return _found(candidate, "arithmetic", "arithmetic", passed=False, location=where,
+                  detail=f"arithmetic error at {where}: {first['claim']}",
+                  counterexample=f"the left side is {first['left']}, not {first['right']}")
+
+
+def _found(candidate: Candidate, name: str, kind: CheckKind, **fields: Any) -> CheckResult:
+    return CheckResult(id=f"{candidate.id}-{name}", candidate_id=candidate.id, name=name,
+                       kind=kind, **fields)
+
+
+def claims_messages(problem: Problem, candidate: Candidate) -> list[Message]:
+    """The messages asking the verifier model for assertions about a candidate."""
+    problem_fence = fence("PROBLEM", problem.text)
+    candidate_fence = fence("CANDIDATE", candidate.solution, avoid=(problem.text,))
+    return load("claims").render(problem=problem_fence.render(),
+                                 candidate=candidate_fence.render(),
+                                 candidate_code=candidate_fence.code)
+
+
+def program_messages(problem: Problem) -> list[Message]:
+    """The messages asking the writer model for a program that computes the answer."""
+    problem_fence = fence("PROBLEM", problem.text)
+    return load("program").render(problem=problem_fence.render(),
+                                  problem_code=problem_fence.code)
+
+
+async def executed_claims(
+    problem: Problem, candidate: Candidate, *, pool: CheckPool, verifier: Backend,
+    params: Params, **context: object,
+) -> CheckResult | None:
+    """Model-written assertions of the candidate's concrete claims, executed.
+
+    Fails, decisively, on the first assertion that fails, with its
+    counterexample; passes when at least one non-trivial assertion ran and all
+    held; None otherwise (no code, code that does not run, only trivial
+    assertions).
+    """
+    completion = await verifier.generate(claims_messages(problem, candidate),
+                                         params("claims", candidate.solution))
+    code = code_block(completion.text) if completion.stop_reason == "stop" else None
+    if code is None:
+        return None
+    job = await pool.run("programs.assertions", code, timeout_s=RUN_TIMEOUT_S)
+    if job.status != "ok" or not isinstance(job.value, dict):
+        return None
+    listed = job.value.get("results")
+    results = [r for r in listed if isinstance(r, dict)] if isinstance(listed, list) else []
+    failed = [r for r in results if r.get("passed") is False]
+    if failed:
+        first = failed[0]
+        return _found(candidate, "claims", "claim", passed=False,
+                      detail=f"an executed check of a claim failed: {first.get('source')}",
+                      counterexample=str(first.get("counterexample") or "")[:500])
+    held = [r for r in results if r.get("passed") is True]
+    if not held:
+        return None
+    return _found(candidate, "claims", "claim", passed=True,
+                  detail=f"{len(held)} executed assertion(s) of its claims hold")
+
+
+@dataclass(frozen=True)
+class ProgramVote:
+    """One program's answer to the problem, written from the statement alone."""
+
+    index: int
+    answer: str | None
+    detail: str
+
+
+async def program_votes(
+    problem: Problem, writer: Backend, pool: CheckPool, params: Params, count: int,
+) -> list[ProgramVote]:
+    """Write ``count`` programs for the problem (seeded by index), run each in
+    the sandbox, and return what each printed last."""
+    votes = []
+    for index in range(count):
+        completion = await writer.generate(program_messages(problem), params("program", index))
+        code = code_block(completion.text) if completion.stop_reason == "stop" else None
+        if code is None:
+            votes.append(ProgramVote(index, None, "no program in the reply"))
+            continue
+        job = await pool.run("programs.run", code, MAX_OUTPUT_CHARS, timeout_s=RUN_TIMEOUT_S)
+        value: dict[str, Any] = job.value if isinstance(job.value, dict) else {}
+        if job.status != "ok" or not value.get("ok") or not value.get("answer"):
+            why = job.detail or value.get("error") or "it printed nothing"
+            votes.append(ProgramVote(index, None, f"the program did not answer: {why}"))
+            continue
+        votes.append(ProgramVote(index, str(value["answer"]).strip(), "printed its answer"))
+    return votes
+
+
+def checkers_for(level: Checks) -> tuple[Checker, ...]:
+    """The checkers a ``checks`` setting allows, in the order they run: answer
+    agreement always (it only compares answers); arithmetic unless ``none``;
+    model-written assertions only with ``all``."""
+    chosen: list[Checker] = [answer_agreement]
+    if level != "none":
+        chosen.append(arithmetic_steps)
+    if level == "all":
+        chosen.append(executed_claims)
+    return tuple(chosen)
+
+
+__all__ = ["MAX_OUTPUT_CHARS", "RUN_TIMEOUT_S", "ProgramVote", "arithmetic_steps",
+           "checkers_for", "claims_messages", "code_block", "executed_claims",
+           "program_messages", "program_votes", "split_steps"]
