@@ -127,6 +127,21 @@ async def _backend(settings: Settings, given: Backend | None) -> AsyncIterator[B
 
 
 @asynccontextmanager
+async def _verifier(settings: Settings, given: Backend | None
+                    ) -> AsyncIterator[Backend | None]:
+    """The verifying model when it is not the writer; None when the writer verifies."""
+    if given is not None or settings.verifier_model in (None, settings.model):
+        yield given
+        return
+    assert settings.verifier_model is not None
+    made = create_backend(settings.verifier_model, settings)
+    try:
+        yield made
+    finally:
+        await made.aclose()
+
+
+@asynccontextmanager
 async def _pool(given: CheckPool | None) -> AsyncIterator[CheckPool]:
     if given is not None:
         yield given
@@ -149,6 +164,7 @@ async def run_stored(
     on_token: TokenCallback | None = None,
     wrap: Wrap | None = None,
     calibrate: bool = True,
+    verifier: Backend | None = None,
 ) -> Stored:
     """Run the engine on one problem as a stored run: the one path every caller takes.
 
@@ -168,6 +184,9 @@ async def run_stored(
         on_token: Streams the writer's text, one call at a time.
         wrap: Wraps the cached backend (see :func:`backend_stack`).
         calibrate: Replace the raw confidence by the model's fitted map.
+        verifier: A backend that verifies, instead of one built from
+            ``settings.verifier_model`` (not closed here); by default the
+            writer verifies too.
 
     Returns:
         The result (stored with the run) and the search with its evidence.
@@ -188,10 +207,13 @@ async def run_stored(
                                    fansi_version=__version__, model=model,
                                    model_checksum=model_checksum(model), run_id=run_id)
         assert run_id is not None
-        async with _backend(settings, backend) as inner, _pool(checks) as pool:
+        async with _backend(settings, backend) as inner, _pool(checks) as pool, \
+                _verifier(settings, verifier) as judge:
             stack = backend_stack(inner, db, run_id, on_token=on_token, wrap=wrap)
+            checking = None if judge is None else backend_stack(judge, db, run_id, wrap=wrap)
             search = Search(problem, stack, SearchConfig.from_settings(settings),
-                            run_id=run_id, sink=db, on_event=on_event, checks=pool)
+                            run_id=run_id, sink=db, on_event=on_event, checks=pool,
+                            verifier=checking)
             try:
                 result = await (search.run() if solution is None else search.grade(solution))
             except BaseException as exc:

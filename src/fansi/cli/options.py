@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 
 import click
 
-from fansi.config import EFFORTS, SCHEDULES, Settings, default, load_settings
+from fansi.config import CHECKS, EFFORTS, SCHEDULES, Settings, default, load_settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -16,6 +16,13 @@ def _apply(fn: F, options: list[Callable[[F], F]]) -> F:
     for option in reversed(options):
         fn = option(fn)
     return fn
+
+
+checks_option = click.option(
+    "--checks", type=click.Choice(CHECKS),
+    help="Executed checks: none; deterministic (arithmetic, no model-written code); all "
+         "(also model-written programs and assertions, run sandboxed: no network, no "
+         f"writes outside a scratch folder) [{default('checks')}].")
 
 
 def _presets() -> str:
@@ -29,6 +36,9 @@ def model_options(fn: F) -> F:
     return _apply(fn, [
         click.option("--model", "-m",
                      help=f"Model spec [{default('model')}]. See `fansi models`."),
+        click.option("--verifier-model",
+                     help="Model spec that verifies (verdicts, meta-checks, executed-claim "
+                          "checks) [the --model]."),
         click.option("--max-tokens", type=int,
                      help=f"Most tokens per written solution [{default('max_tokens')}]."),
         click.option("--verify-tokens", type=int,
@@ -56,6 +66,7 @@ def search_options(fn: F) -> F:
         click.option("-k", "k", type=int, help="Passing verifications needed to accept."),
         click.option("--refine", "m", type=int, help="Candidates refined per later round (m)."),
         click.option("--rounds", type=int, help="Rounds in all (1 = no refinement)."),
+        checks_option,
         click.option("--budget-tokens", type=int, help="Stop after this many tokens."),
         click.option("--budget-calls", type=int, help="Stop after this many model calls."),
         click.option("--budget-seconds", type=float, help="Stop after this many seconds."),

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from fansi.cli.options import model_options, settings_from
+from fansi.cli.options import checks_option, model_options, settings_from
 from fansi.config import EFFORTS
 
 
@@ -25,6 +25,7 @@ from fansi.config import EFFORTS
 @click.option("--effort", type=click.Choice(EFFORTS),
               help="Preset that sets k when -k is not given [low].")
 @model_options
+@checks_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress on standard error.")
 def verify(problem: str | None, problem_file: str | None, solution_file: str,
