@@ -28,13 +28,14 @@ Two rules protect the verdict from the text under review:
 from __future__ import annotations
 
 import json
+import math
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, StrictBool, StrictInt, StrictStr, ValidationError
 
-from fansi.records import Issue, Severity
+from fansi.records import Issue, Severity, TokenLogprob
 
 VERDICT_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -472,6 +473,96 @@ def parse_meta(
     return tuple(judgements)
 
 
+
+def score_distribution(
+    logprobs: Sequence[TokenLogprob], text: str
+) -> tuple[float, float, float] | None:
+    """P(score = 0), P(0.5), P(1) of a verifier's reply, from its tokens' log-probabilities.
+
+    The score is the ``"score"`` value of the LAST top-level JSON object (the
+    one :func:`parse_verdict` reads). Joined, the token pieces place it in
+    ``text``. The alternatives of the token where the value starts (after any
+    whitespace in the same piece, as in ``" 1"``) are read as a value's start:
+    ``1`` is 1; ``0`` then a terminator (whitespace, ``,`` or ``}``) is 0;
+    ``0.`` or ``0.5`` is 0.5. A bare ``0`` is 0 or 0.5: when the sampled value
+    began with it, the next position splits its mass (``.`` goes on to 0.5, a
+    terminator ends at 0); otherwise (the sampled value was 1) the split is not
+    observed, and it is split evenly.
+
+    The masses are renormalised over these valid continuations only: the reply
+    was decoded under :data:`VERDICT_SCHEMA`'s grammar, and a backend may
+    report the distribution before it (the in-process llama.cpp one does). The
+    sampled token counts where the alternatives miss it. Reading a 1 with a
+    fatal issue as 0 is the caller's rule.
+
+    Returns:
+        The three probabilities, summing to 1; None without log-probabilities,
+        when the score cannot be located in them (the pieces must join to
+        ``text`` or run past it) or is not 0, 0.5 or 1, or when the
+        alternatives at the score hold neither a 0 nor a 1.
+    """
+    ws = " \t\n\r"
+
+    def skip(at: int) -> int:
+        return len(text) - len(text[at:].lstrip(ws))
+
+    def decode(at: int) -> tuple[Any, int] | None:
+        try:
+            return _STRICT_DECODER.raw_decode(text, at)
+        except (ValueError, RecursionError):
+            return None
+
+    ends = [0, *(end for end, _ in _objects(text, nested=False))]
+    verdict = last_json_object(text)
+    if not logprobs or len(ends) < 2 or verdict is None or _score(verdict.get("score")) is None:
+        return None
+    # The last object is the first to decode after the one before it.
+    starts = (m.start() for m in _OBJECT_START.finditer(text, ends[-2]))
+    start = next((at for at in starts if decode(at)), -1)
+    if start < 0 or decode(start) != (verdict, ends[-1]):
+        return None  # the verdict sits before a <think> block holding an object
+    offset, at = -1, skip(start + 1)
+    while text[at] != "}":  # its top-level members; a repeated key's last value counts
+        key, at = _STRICT_DECODER.raw_decode(text, at)
+        value_at = skip(skip(at) + 1)
+        offset = value_at if key == "score" else offset
+        at = skip(_STRICT_DECODER.raw_decode(text, value_at)[1])
+        at = skip(at + 1) if text[at] == "," else at
+    pieces = [entry.token for entry in logprobs]
+    if not "".join(pieces).startswith(text[: ends[-1]]):
+        return None
+    index = position = 0
+    while position + len(pieces[index]) <= offset:
+        position, index = position + len(pieces[index]), index + 1
+    lead = pieces[index][: offset - position].strip(ws)
+
+    def value(piece: str) -> str:
+        piece = piece.lstrip(ws)
+        return piece[len(lead) :].lstrip(ws) if piece.startswith(lead) else ""
+
+    def mass(entry: TokenLogprob, pattern: str, read: Callable[[str], str] = value) -> float:
+        listed = list(entry.top)
+        if listed and entry.token not in [piece for piece, _ in listed]:
+            listed.append((entry.token, entry.logprob))
+        return sum(math.exp(logprob) for piece, logprob in listed
+                   if re.fullmatch(pattern, read(piece), re.DOTALL))
+
+    end = r"[ \t\n\r]*(?:[,}].*)?"  # what may follow a whole number
+    here = logprobs[index]
+    one, bare = mass(here, "1" + end), mass(here, "0")
+    zero, half = mass(here, "0(?=[ \t\n\r,}])" + end), mass(here, r"0\.(?:5" + end + ")?")
+    if one + zero + half + bare == 0:
+        return None
+    go_on = stop = 0.0
+    if value(here.token) == "0" and index + 1 < len(logprobs):
+        after = logprobs[index + 1]
+        go_on, stop = mass(after, r"\.(?:5" + end + ")?", str), mass(after, end, str)
+    share = go_on / (go_on + stop) if go_on + stop > 0 else 0.5
+    zero, half = zero + bare * (1 - share), half + bare * share
+    total = zero + half + one
+    return zero / total, half / total, one / total
+
+
 __all__ = [
     "META_SCHEMA",
     "VERDICT_SCHEMA",
@@ -486,4 +577,5 @@ __all__ = [
     "parse_candidate",
     "parse_meta",
     "parse_verdict",
+    "score_distribution",
 ]

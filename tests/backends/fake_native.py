@@ -1,6 +1,6 @@
 """A deterministic stand-in for :class:`fansi.backends.native.NativeModel`.
 
-It follows :class:`fansi.backends.batching.BatchModel` and keeps llama.cpp's
+It follows :class:`fansi.backends.batch_types.BatchModel` and keeps llama.cpp's
 rules strictly, so that a scheduler bug shows up as a wrong text or a failed
 call rather than as a slightly different number:
 
@@ -17,15 +17,19 @@ call rather than as a slightly different number:
   must be a beginning of that reply. A bad prefix copy or truncation thus
   gives a wrong text, or an AssertionError, which the worker turns into a
   failed call.
+- Its distribution (``distribution``) is scripted too: at each position the
+  scripted token has probability 1/2 and the next ``top - 1`` characters
+  after it 1/4, 1/8, ...; so a test can check every number exactly.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from fansi.backends.batching import Entry
+from fansi.backends.batch_types import Distribution, Entry
 from fansi.records import GenerateParams
 
 END = 0
@@ -93,6 +97,8 @@ class FakeNativeModel:
     samplers: list[FakeSampler] = field(default_factory=list)
     cleared: int = 0
     closed: bool = False
+    #: (batch index, sampled token, top) of every ``distribution`` call.
+    distributions: list[tuple[int, int, int]] = field(default_factory=list)
 
     _seqs: dict[int, list[int]] = field(default_factory=dict)
     _cell_token: dict[int, int] = field(default_factory=dict)
@@ -160,6 +166,15 @@ class FakeNativeModel:
         sampler = FakeSampler(self, params, grammar)
         self.samplers.append(sampler)
         return sampler
+
+    def distribution(self, index: int, token: int, top: int) -> Distribution:
+        self.distributions.append((index, token, top))
+        scripted = self.next_token(index)  # also checks that logits were asked for
+        ranked = [scripted, *(scripted + i for i in range(1, top))]
+        logprobs = [-(rank + 1) * math.log(2) for rank in range(top)]
+        mine = logprobs[ranked.index(token)] if token in ranked else -math.inf
+        return Distribution(mine, tuple(
+            (self.piece(t).decode(), lp) for t, lp in zip(ranked, logprobs, strict=True)))
 
     def close(self) -> None:
         self.closed = True

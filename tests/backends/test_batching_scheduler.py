@@ -10,6 +10,7 @@ step through the fake's ``on_decode`` hook. Nothing depends on timing.
 from __future__ import annotations
 
 import json
+import math
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -457,3 +458,66 @@ def test_usage_counts_are_exact(start: Start) -> None:
     assert worker.stats.prompt_tokens == sum(c.n_prompt for c in decoded)
     assert worker.stats.completion_tokens == 5 + 5 + 3
     assert worker.model.prompt_computed == sum(c.n_prompt for c in decoded)
+
+
+# --- log-probabilities ------------------------------------------------------------------
+
+
+def scripted_distribution(char: str, top: int) -> tuple[tuple[str, float], ...]:
+    """What the fake model gives at a position whose scripted token is ``char``."""
+    token = ord(char) if char else 0
+    return tuple((chr(token + i) if token + i else "", -(i + 1) * math.log(2))
+                 for i in range(top))
+
+
+def test_logprobs_come_for_each_token_of_the_calls_that_ask_only(start: Start) -> None:
+    replies = {"a?": "yes", "b?": "no thanks"}
+    worker = start(replies, slots=2)
+    asks = Call("a?", GenerateParams(temperature=0, logprobs=3))
+    plain = Call("b?")
+    worker.submit(asks, plain)
+
+    done = asks.result()
+    assert done.text == "yes"
+    assert plain.result().logprobs is None
+    assert done.logprobs is not None
+    # One per generated token, the end of generation included (as text "").
+    assert len(done.logprobs) == done.usage.completion_tokens == len("yes") + 1
+    assert [t.token for t in done.logprobs] == ["y", "e", "s", ""]
+    for entry, char in zip(done.logprobs, ["y", "e", "s", ""], strict=True):
+        assert entry.logprob == -math.log(2)
+        assert entry.top == scripted_distribution(char, 3)
+    # The other call's tokens cost no distribution.
+    model = worker.model
+    assert len(model.distributions) == len(done.logprobs)
+    assert {top for _, _, top in model.distributions} == {3}
+    # One decode per token sampled for the longer call: both ran together.
+    assert len(model.batches) == len("no thanks") + 1
+
+
+def test_logprobs_run_past_a_stop_string_and_survive_preemption(start: Start) -> None:
+    replies = {"first?": "The first reply, forty characters long...",
+               "second?": "The second reply: STOP and no more."}
+    a = Call("first?", GenerateParams(temperature=0, logprobs=1))
+    b = Call("second?", GenerateParams(temperature=0, logprobs=1, stop=("STOP",)))
+    worker = start(replies, slots=2, kv_cells=a.n_prompt + b.n_prompt + 10)
+    worker.submit(a, b)
+
+    first, second = a.result(), b.result()
+    assert worker.stats.preempted == 1  # b was sent back and resumed
+    assert first.logprobs is not None and second.logprobs is not None
+    assert "".join(t.token for t in first.logprobs) == first.text == replies["first?"]
+    assert second.text == "The second reply: "
+    assert "".join(t.token for t in second.logprobs) == "The second reply: STOP"
+    for done in (first, second):
+        assert len(done.logprobs or ()) == done.usage.completion_tokens
+        assert all(len(t.top) == 1 and t.top[0] == (t.token, t.logprob)
+                   for t in done.logprobs or ())
+
+
+def test_a_prompt_with_no_room_has_no_tokens_to_score(start: Start) -> None:
+    call = Call("x" * 200, GenerateParams(logprobs=5))
+    worker = start({}, slots=1, n_ctx=100)
+    worker.submit(call)
+    done = call.result()
+    assert (done.text, done.stop_reason, done.logprobs) == ("", "length", ())

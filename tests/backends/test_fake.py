@@ -2,11 +2,11 @@ from __future__ import annotations
 
 import pytest
 
-from fansi.backends import create_backend
+from fansi.backends import Wrapper, create_backend
 from fansi.backends.fake import FakeBackend
 from fansi.config import Settings
 from fansi.errors import BackendServerError
-from fansi.records import Completion, GenerateParams, Message, Usage
+from fansi.records import Completion, GenerateParams, Message, TokenLogprob, Usage
 
 MSG = [Message("user", "two plus two")]
 
@@ -48,3 +48,23 @@ async def test_registry_builds_fake(settings: Settings) -> None:
     out = await backend.generate(MSG, GenerateParams())
     assert out.text == "echo: two plus two"
     await backend.aclose()
+
+
+async def test_a_scripted_completion_carries_its_logprobs() -> None:
+    logprobs = (TokenLogprob('{"score":', -0.1, ()),
+                TokenLogprob(" 1", -0.3, ((" 1", -0.3), (" 0", -1.5))),
+                TokenLogprob("}", 0.0, (("}", 0.0),)))
+    scripted = Completion('{"score": 1}', "stop", Usage(4, 3), 0.0, "fake", logprobs=logprobs)
+    backend = FakeBackend([scripted, "plain text"], supports_logprobs=True)
+    out = await backend.generate(MSG, GenerateParams(logprobs=2))
+    assert out.logprobs == logprobs
+    # A text reply has none to give.
+    assert (await backend.generate(MSG, GenerateParams(logprobs=2))).logprobs is None
+    assert backend.calls[0].params.logprobs == 2
+
+
+def test_logprob_support_is_claimed_only_when_asked_and_wrappers_copy_it() -> None:
+    assert FakeBackend(["x"]).supports_logprobs is False
+    claiming = FakeBackend(["x"], supports_logprobs=True)
+    assert Wrapper(claiming).supports_logprobs is True
+    assert Wrapper(FakeBackend(["x"])).supports_logprobs is False

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from backends.logprobs import assert_logprobs
 from fansi.backends.llamacpp import LlamaCppBackend
 from fansi.models import TINY, ensure_packaged
 from fansi.records import GenerateParams, Message
@@ -85,6 +86,33 @@ async def test_json_schema_is_enforced(tiny: LlamaCppBackend) -> None:
         GenerateParams(max_tokens=40, seed=3, json_schema=schema),
     )
     assert json.loads(out.text)["score"] in (0, 0.5, 1)
+
+
+async def test_greedy_logprobs_are_the_top_alternatives(tiny: LlamaCppBackend) -> None:
+    out = await tiny.generate(MSG, GenerateParams(max_tokens=16, temperature=0.0, logprobs=5))
+    assert_logprobs(out, top=5, greedy=True)
+    assert out.logprobs is not None
+    assert "".join(t.token for t in out.logprobs) == out.text
+    assert all(len(t.top) == 5 for t in out.logprobs)
+    # Only calls that ask pay for them.
+    plain = await tiny.generate(MSG, GenerateParams(max_tokens=4, temperature=0.0))
+    assert plain.logprobs is None
+
+
+async def test_logprobs_under_a_grammar_are_the_unconstrained_distribution(
+    tiny: LlamaCppBackend,
+) -> None:
+    schema = {"type": "object", "properties": {"score": {"enum": [0, 0.5, 1]}},
+              "required": ["score"], "additionalProperties": False}
+    out = await tiny.generate(
+        [Message("user", "Grade this: 1+1=3. Answer in JSON.")],
+        GenerateParams(max_tokens=40, temperature=0.0, json_schema=schema, logprobs=3))
+    assert json.loads(out.text)["score"] in (0, 0.5, 1)
+    assert_logprobs(out, top=3, greedy=False)
+    assert out.logprobs is not None
+    # Greedy, yet some token is not the top one: the grammar forced it, and
+    # its logprob is the model's own, before the grammar.
+    assert any(t.logprob < t.top[0][1] for t in out.logprobs)
 
 
 async def test_cancel_frees_the_worker(tiny: LlamaCppBackend) -> None:

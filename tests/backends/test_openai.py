@@ -25,6 +25,7 @@ from typing import Any
 import httpx
 import pytest
 
+from backends.logprobs import assert_logprobs
 from fansi.backends.openai import OpenAIBackend
 from fansi.config import Settings
 from fansi.errors import (
@@ -35,7 +36,7 @@ from fansi.errors import (
     BackendUnavailable,
 )
 from fansi.models import parse_spec
-from fansi.records import GenerateParams, Message
+from fansi.records import GenerateParams, Message, TokenLogprob
 
 HELLO = [Message("system", "You are terse."), Message("user", "Say hello.")]
 
@@ -256,6 +257,97 @@ async def test_a_custom_transport_is_used() -> None:
     assert completion.text == "mocked"
     assert str(seen[0].url) == "http://mock/v1/chat/completions"
     assert backend.name == "openai:m@http://mock/v1"
+
+
+# --- log-probabilities --------------------------------------------------------
+
+
+def with_logprobs(body: str, content: list[dict[str, Any]] | None) -> str:
+    """A chat completion whose choice carries ``logprobs.content`` (None: ``logprobs: null``)."""
+    parsed = json.loads(body)
+    parsed["choices"][0]["logprobs"] = None if content is None else {
+        "content": content, "refusal": None}
+    return json.dumps(parsed)
+
+
+def token(text: str, logprob: float, *top: tuple[str, float]) -> dict[str, Any]:
+    return {"token": text, "logprob": logprob, "bytes": list(text.encode()),
+            "top_logprobs": [{"token": t, "logprob": lp, "bytes": None} for t, lp in top]}
+
+
+def mock_backend(replies: list[str], seen: list[dict[str, Any]], **kwargs: Any) -> OpenAIBackend:
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(json.loads(request.content))
+        return httpx.Response(200, text=replies[min(len(seen), len(replies)) - 1])
+
+    return OpenAIBackend("http://mock/v1", "m", transport=httpx.MockTransport(handler), **kwargs)
+
+
+async def test_logprobs_are_asked_for_and_read() -> None:
+    content = [token('{"score":', -0.01, ('{"score":', -0.01)),
+               token(" 1", -0.4, (" 1", -0.4), (" 0", -1.2), ("0", -3.0)),
+               token("}", 0.0)]
+    seen: list[dict[str, Any]] = []
+    backend = mock_backend([with_logprobs(chat_json('{"score": 1}'), content)], seen)
+    try:
+        completion = await backend.generate(HELLO, GenerateParams(logprobs=3))
+        await backend.generate(HELLO, GenerateParams(logprobs=50))
+    finally:
+        await backend.aclose()
+    assert backend.supports_logprobs is True
+    assert (seen[0]["logprobs"], seen[0]["top_logprobs"]) == (True, 3)
+    assert seen[1]["top_logprobs"] == 20  # the most the API accepts
+    assert completion.logprobs == (
+        TokenLogprob('{"score":', -0.01, (('{"score":', -0.01),)),
+        TokenLogprob(" 1", -0.4, ((" 1", -0.4), (" 0", -1.2), ("0", -3.0))),
+        TokenLogprob("}", 0.0, ()),
+    )
+
+
+@pytest.mark.parametrize("reply", [
+    chat_json("hi"),  # no logprobs field
+    with_logprobs(chat_json("hi"), None),  # "logprobs": null
+    json.dumps({"choices": [{"message": {"content": "hi"}, "logprobs": {"refusal": None}}]}),
+])
+async def test_a_server_that_sends_no_logprobs_gives_none(reply: str) -> None:
+    seen: list[dict[str, Any]] = []
+    backend = mock_backend([reply], seen)
+    try:
+        completion = await backend.generate(HELLO, GenerateParams(logprobs=5))
+    finally:
+        await backend.aclose()
+    assert (completion.text, completion.logprobs) == ("hi", None)
+    assert seen[0]["logprobs"] is True
+
+
+async def test_a_backend_told_the_server_has_no_logprobs_does_not_ask() -> None:
+    seen: list[dict[str, Any]] = []
+    backend = mock_backend([chat_json("hi")], seen, supports_logprobs=False)
+    try:
+        completion = await backend.generate(HELLO, GenerateParams(logprobs=5))
+    finally:
+        await backend.aclose()
+    assert backend.supports_logprobs is False
+    assert "logprobs" not in seen[0] and "top_logprobs" not in seen[0]
+    assert completion.logprobs is None
+
+
+async def test_streamed_logprobs_are_gathered_across_chunks() -> None:
+    events = sse(["Hel", "lo"]).split("\n\n")
+    for i, (piece, lp) in enumerate([("Hel", -0.5), ("lo", -0.25)], start=2):
+        chunk = json.loads(events[i].removeprefix("data: "))
+        chunk["choices"][0]["logprobs"] = {"content": [token(piece, lp, (piece, lp))]}
+        events[i] = f"data: {json.dumps(chunk)}"
+    seen: list[dict[str, Any]] = []
+    backend = mock_backend(["\n\n".join(events)], seen)
+    try:
+        completion = await backend.generate(HELLO, GenerateParams(logprobs=1), lambda t: None)
+    finally:
+        await backend.aclose()
+    assert completion.text == "Hello"
+    assert completion.logprobs == (TokenLogprob("Hel", -0.5, (("Hel", -0.5),)),
+                                   TokenLogprob("lo", -0.25, (("lo", -0.25),)))
+    assert seen[0]["stream"] is True and seen[0]["top_logprobs"] == 1
 
 
 # --- streaming ----------------------------------------------------------------
@@ -582,9 +674,20 @@ class TestLlamaCppServer:
         assert "400" in str(info.value)
         assert transport.requests == 1
 
+    @pytest.mark.parametrize("stream", [False, True])
+    async def test_greedy_logprobs_come_back(self, backend: OpenAIBackend, stream: bool) -> None:
+        # llama-cpp-python's server sends chat logprobs, plain and streamed.
+        params = GenerateParams(max_tokens=12, temperature=0, logprobs=3)
+        pieces: list[str] = []
+        completion = await backend.generate(HELLO, params, pieces.append if stream else None)
+        # The server applies its repeat penalty (1.1) before choosing, and
+        # reports the distribution before it: "greedy" need not be the top one.
+        assert_logprobs(completion, top=3, greedy=False)
+
     async def test_a_wrong_path_is_a_request_error(self, llama_server: str, make_backend) -> None:
         transport = CountingTransport()
         backend = make_backend(llama_server.removesuffix("/v1"), retries=3, transport=transport)
         with pytest.raises(BackendRequestError, match="404"):
             await backend.generate(HELLO, GenerateParams(max_tokens=4))
         assert transport.requests == 1
+

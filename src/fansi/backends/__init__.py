@@ -28,6 +28,9 @@ class Backend(Protocol):
     identity: str
     #: Whether ``params.json_schema`` is enforced by constrained decoding.
     supports_schema: bool
+    #: Whether ``params.logprobs`` is honoured: the completion then carries
+    #: each token's log-probability and its most likely alternatives.
+    supports_logprobs: bool
     #: How many calls it is useful to have in flight at once.
     max_concurrency: int
 
@@ -54,6 +57,7 @@ class Wrapper:
         self.name = inner.name
         self.identity = inner.identity
         self.supports_schema = inner.supports_schema
+        self.supports_logprobs = inner.supports_logprobs
         self.max_concurrency = inner.max_concurrency
 
     async def generate(

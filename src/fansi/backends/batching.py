@@ -28,6 +28,14 @@ request is preempted: it goes back to the front of the queue with what it
 has generated and recomputes it when a slot is free (its sampler state is
 kept, so its output is what it would have been).
 
+**Log-probabilities.** A request whose ``params.logprobs`` is above 0 gets,
+for each generated token (the end of generation too, as text ""), its
+log-probability and the most likely alternatives, read from the logits it
+was sampled from: the model's own distribution, before temperature,
+top-k/top-p and grammar masking (``BatchModel.distribution``). A token's text
+is what it added to the reply, so the texts join to the reply, or run past it
+where a stop string cut it. Other requests pay nothing.
+
 Batched numerics: llama.cpp picks kernels by batch shape, so a sequence's
 logits in a batch may differ from its logits alone in the last bits. Greedy
 decoding follows the same path until a near-tie, not necessarily further;
@@ -42,68 +50,16 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple, Protocol
 
+from fansi.backends.batch_types import BatchModel, BatchSampler, Entry
 from fansi.backends.templates import ChatTemplate
 from fansi.errors import BackendError, FansiError, ModelError
-from fansi.records import Completion, GenerateParams, Message, StopReason, Usage
+from fansi.records import Completion, GenerateParams, Message, StopReason, TokenLogprob, Usage
 
 #: A follower waits for an older request's prompt reading only when it
 #: would share at least this many more tokens (a chat template's system
 #: prompt alone is not worth a step's wait).
 MIN_SHARED = 32
-
-
-class Entry(NamedTuple):
-    """One token of a batch: which sequence, at which position, and whether
-    its logits are wanted (only for tokens a sampler will read)."""
-
-    token: int
-    pos: int
-    seq: int
-    logits: bool
-
-
-class BatchSampler(Protocol):
-    """One request's sampling state (:class:`fansi.backends.native.Sampler`)."""
-
-    def sample(self, index: int) -> int:
-        """A token from the ``index``-th logits of the last batch, accepted
-        into the sampler's state."""
-        ...
-
-    def close(self) -> None: ...
-
-
-class BatchModel(Protocol):
-    """What the worker uses of a model: the surface of
-    :class:`fansi.backends.native.NativeModel`, which tests fake
-    (tests/backends/fake_native.py). Called on the worker thread only."""
-
-    def tokenize(self, text: str) -> list[int]: ...
-
-    def piece(self, token: int) -> bytes: ...
-
-    def is_end(self, token: int) -> bool: ...
-
-    def truncate(self, seq: int, keep: int) -> bool:
-        """Drop a sequence's cells from position ``keep`` on; False if the
-        memory cannot cut a sequence."""
-        ...
-
-    def share(self, src: int, dst: int, start: int, end: int) -> None:
-        """Give ``dst`` the cells of ``src`` at positions ``[start, end)``."""
-        ...
-
-    def clear(self) -> None: ...
-
-    def decode(self, entries: list[Entry]) -> int:
-        """Run one batch: 0 ok, 1 no room in the KV cache, else a failure."""
-        ...
-
-    def sampler(self, params: GenerateParams, grammar: str | None) -> BatchSampler: ...
-
-    def close(self) -> None: ...
 
 
 @dataclass
@@ -141,12 +97,15 @@ class Output:
         self._emit = emit
         self._sent = 0
         self.text = ""
+        #: The text the last pushed token added (before any stop-string cut).
+        self.last = ""
         self.stopped = False
 
     def push(self, data: bytes) -> bool:
         """Add a token's bytes; True when the text now contains a stop string."""
         start = max(0, len(self.text) - self._longest + 1)
-        self.text += self._decoder.decode(data)
+        self.last = self._decoder.decode(data)
+        self.text += self.last
         hits = [i for s in self._stop if (i := self.text.find(s, start)) >= 0]
         if hits:
             self.text = self.text[: min(hits)]
@@ -196,6 +155,8 @@ class Request:
     admitted: bool = False
     sampler: BatchSampler | None = None
     output: Output | None = None
+    #: One per generated token, when ``params.logprobs`` asks for them.
+    logprobs: list[TokenLogprob] = field(default_factory=list)
 
     @property
     def generated(self) -> int:
@@ -484,6 +445,7 @@ class Batcher:
             usage=Usage(request.n_prompt, max(request.generated, 0)),
             latency_s=time.perf_counter() - request.submitted,
             model=self._name,
+            logprobs=tuple(request.logprobs) if request.params.logprobs > 0 else None,
         )))
 
     def _finish(self, slot: Slot, reason: StopReason) -> None:
@@ -569,7 +531,15 @@ class Batcher:
         assert request.output is not None
         token = request.sampler.sample(index)
         request.tokens.append(token)
-        if model.is_end(token) or request.output.push(model.piece(token)):
+        end = model.is_end(token)
+        stopped = not end and request.output.push(model.piece(token))
+        if request.params.logprobs > 0:
+            # The token's text is what it added to the reply (a character split
+            # across tokens counts in the last), so the texts join to the reply.
+            dist = model.distribution(index, token, request.params.logprobs)
+            text = "" if end else request.output.last
+            request.logprobs.append(TokenLogprob(text, dist.logprob, dist.top))
+        if end or stopped:
             self._finish(slot, "stop")
         elif request.generated >= request.max_tokens:
             self._finish(slot, "length")

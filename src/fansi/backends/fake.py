@@ -11,7 +11,9 @@ from fansi.backends import TokenCallback
 from fansi.errors import BackendError
 from fansi.records import Completion, GenerateParams, Message, StopReason, Usage
 
-#: A scripted reply: text, a full Completion, or an exception to raise.
+#: A scripted reply: text, a full Completion (returned as it is, so a script
+#: gives log-probabilities through ``Completion.logprobs``), or an exception
+#: to raise. A text reply has no log-probabilities.
 Reply = str | Completion | BackendError
 Script = Callable[[Sequence[Message], GenerateParams], Reply]
 
@@ -23,9 +25,14 @@ class FakeCall:
 
 
 class FakeBackend:
-    """Replies from a list (in order, then the last one repeats) or a callable."""
+    """Replies from a list (in order, then the last one repeats) or a callable.
+
+    ``supports_logprobs`` is what the backend claims, so that a caller asks
+    for log-probabilities; the script supplies them.
+    """
 
     supports_schema = False
+    supports_logprobs = False
 
     def __init__(
         self,
@@ -34,6 +41,7 @@ class FakeBackend:
         name: str = "fake",
         latency_s: float = 0.0,
         max_concurrency: int = 64,
+        supports_logprobs: bool = False,
     ) -> None:
         if not callable(script) and not script:
             raise ValueError("FakeBackend needs at least one scripted reply")
@@ -42,6 +50,7 @@ class FakeBackend:
         self.identity = name
         self.latency_s = latency_s
         self.max_concurrency = max_concurrency
+        self.supports_logprobs = supports_logprobs
         self.calls: list[FakeCall] = []
         self.closed = False
 

@@ -52,6 +52,8 @@ class LlamaCppBackend:
     """
 
     supports_schema = True
+    #: From the logits each token was sampled from (see batching).
+    supports_logprobs = True
 
     def __init__(
         self,

@@ -28,7 +28,8 @@ from typing import Any
 import llama_cpp as lib
 import numpy as np
 
-from fansi.backends.batching import Entry as Entry  # re-exported: the batch format
+from fansi.backends.batch_types import Distribution
+from fansi.backends.batch_types import Entry as Entry  # re-exported: the batch format
 from fansi.records import GenerateParams
 
 # llama-cpp-python prints llama.cpp's log to stderr by its logger's level, and
@@ -57,7 +58,7 @@ class ContextShape:
 
 class NativeModel:
     """One GGUF model with a multi-sequence context; the worker's
-    :class:`~fansi.backends.batching.BatchModel`."""
+    :class:`~fansi.backends.batch_types.BatchModel`."""
 
     def __init__(self, path: Path, shape: ContextShape) -> None:
         lib.llama_backend_init()
@@ -158,6 +159,31 @@ class NativeModel:
 
     def sampler(self, params: GenerateParams, grammar: str | None) -> Sampler:
         return Sampler(self, params, grammar)
+
+    def distribution(self, index: int, token: int, top: int) -> Distribution:
+        """``token``'s log-probability and the ``top`` most likely tokens at the
+        ``index``-th logits of the last batch.
+
+        A log-softmax of the raw logits over the whole vocabulary: the
+        model's own distribution, before temperature, top-k/top-p and the
+        grammar (a schema-constrained reply's alternatives may include tokens
+        the grammar forbids; a reader renormalises over the ones it allows).
+        Samplers copy the logits, so they are intact after sampling. Costs
+        one pass over the vocabulary and a partial sort, only for calls that
+        ask.
+        """
+        logits = np.ctypeslib.as_array(
+            lib.llama_get_logits_ith(self.ctx, index), shape=(self.n_vocab,))
+        peak = float(logits.max())
+        norm = peak + math.log(float(np.exp(logits - peak).sum()))
+        k = min(top, self.n_vocab)
+        best = np.argpartition(logits, -k)[-k:]
+        best = best[np.argsort(-logits[best], kind="stable")]
+        return Distribution(
+            float(logits[token]) - norm,
+            tuple((self.piece(int(t)).decode(errors="replace"), float(logits[t]) - norm)
+                  for t in best),
+        )
 
     def constrained(self, index: int, chain: Any, grammar: Any) -> int:
         """Sample from the ``index``-th logits of the last batch with the

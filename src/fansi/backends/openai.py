@@ -4,6 +4,11 @@ One ``POST {base_url}/chat/completions`` per call, streamed as server-sent event
 when the caller wants tokens as they come. Failures are translated once, here,
 into the ``BackendError`` tree; connection errors, timeouts, HTTP 429 and 5xx
 are retried with exponential backoff, other 4xx are not.
+
+Log-probabilities are asked for (``logprobs``, ``top_logprobs``) when a call
+wants them and the backend is told the server gives them; a server that
+sends none gives ``Completion.logprobs = None``. They are read from plain and
+streamed responses alike.
 """
 
 from __future__ import annotations
@@ -29,12 +34,15 @@ from fansi.errors import (
     ConfigError,
 )
 from fansi.models import ModelSpec
-from fansi.records import Completion, GenerateParams, Message, StopReason, Usage
+from fansi.records import Completion, GenerateParams, Message, StopReason, TokenLogprob, Usage
 
 if TYPE_CHECKING:
     from fansi.config import Settings
 
+
 AUTH_HINT = "The server refused the credentials; set api_key in fansi.toml or FANSI_API_KEY."
+#: The most alternatives per token OpenAI's API accepts (``top_logprobs``).
+MAX_TOP_LOGPROBS = 20
 
 
 # --- the wire format (only the fields we read; servers add many more) ------
@@ -49,10 +57,24 @@ class _Content(BaseModel):
     content: str | None = None
 
 
+class _TopLogprob(BaseModel):
+    token: str
+    logprob: float
+
+
+class _TokenLogprob(_TopLogprob):
+    top_logprobs: list[_TopLogprob] = []
+
+
+class _Logprobs(BaseModel):
+    content: list[_TokenLogprob] | None = None
+
+
 class _Choice(BaseModel):
     message: _Content | None = None  # a plain response
     delta: _Content | None = None  # one chunk of a stream
     finish_reason: str | None = None
+    logprobs: _Logprobs | None = None
 
 
 class _Body(BaseModel):
@@ -68,6 +90,17 @@ class _Result:
     text: str
     finish_reason: str | None
     usage: Usage
+    logprobs: tuple[TokenLogprob, ...] | None
+
+
+def _logprobs(choice: _Choice) -> list[TokenLogprob] | None:
+    """A choice's tokens with their alternatives, or None if the server sent none."""
+    if choice.logprobs is None or choice.logprobs.content is None:
+        return None
+    return [
+        TokenLogprob(t.token, t.logprob, tuple((a.token, a.logprob) for a in t.top_logprobs))
+        for t in choice.logprobs.content
+    ]
 
 
 def _stop_reason(finish_reason: str | None) -> StopReason:
@@ -99,6 +132,9 @@ class OpenAIBackend:
         concurrency: Most requests in flight at once.
         backoff_s: Wait before the first retry; it doubles on each further one.
         transport: An httpx transport to use instead of the network (tests).
+        supports_logprobs: Whether to ask the server for log-probabilities when
+            a call wants them (OpenAI, vLLM and llama-cpp-python give them;
+            a server that ignores the request gives none, which is no error).
     """
 
     supports_schema = True
@@ -114,6 +150,7 @@ class OpenAIBackend:
         concurrency: int = 4,
         backoff_s: float = 0.5,
         transport: httpx.AsyncBaseTransport | None = None,
+        supports_logprobs: bool = True,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.model = model
@@ -121,6 +158,7 @@ class OpenAIBackend:
         # The served model, wherever it is served from.
         self.identity = f"openai:{model}"
         self.max_concurrency = concurrency
+        self.supports_logprobs = supports_logprobs
         self._url = f"{self.base_url}/chat/completions"
         self._timeout_s = timeout_s
         self._retries = retries
@@ -170,6 +208,7 @@ class OpenAIBackend:
                         usage=result.usage,
                         latency_s=time.perf_counter() - start,
                         model=self.name,
+                        logprobs=result.logprobs,
                     )
                 delay = self._backoff_s * 2**attempt
                 await asyncio.sleep(delay + random.uniform(0, delay / 10))
@@ -198,6 +237,9 @@ class OpenAIBackend:
                 "type": "json_schema",
                 "json_schema": {"name": "verdict", "schema": params.json_schema, "strict": True},
             }
+        if params.logprobs > 0 and self.supports_logprobs:
+            body["logprobs"] = True
+            body["top_logprobs"] = min(params.logprobs, MAX_TOP_LOGPROBS)
         if stream:
             body["stream"] = True
             body["stream_options"] = {"include_usage": True}
@@ -259,10 +301,12 @@ class OpenAIBackend:
         if message is None:
             raise BackendServerError(f"{self._url} sent no message: {text[:300]!r}")
         usage = parsed.usage or _Usage()
+        logprobs = _logprobs(parsed.choices[0])
         return _Result(
             text=message.content or "",
             finish_reason=parsed.choices[0].finish_reason,
             usage=Usage(usage.prompt_tokens, usage.completion_tokens),
+            logprobs=None if logprobs is None else tuple(logprobs),
         )
 
     async def _read_stream(
@@ -270,6 +314,7 @@ class OpenAIBackend:
     ) -> _Result:
         finish_reason: str | None = None
         usage: _Usage | None = None
+        logprobs: list[TokenLogprob] | None = None
         async for line in response.aiter_lines():
             # SSE: "data: ..." carries a chunk; blank lines, comments and other fields do not.
             if not line.startswith("data:"):
@@ -281,6 +326,9 @@ class OpenAIBackend:
             usage = chunk.usage or usage
             for choice in chunk.choices[:1]:
                 finish_reason = choice.finish_reason or finish_reason
+                if (tokens := _logprobs(choice)) is not None:
+                    logprobs = logprobs or []
+                    logprobs.extend(tokens)
                 if choice.delta is not None and choice.delta.content:
                     delivered.append(choice.delta.content)
                     on_token(choice.delta.content)
@@ -293,4 +341,5 @@ class OpenAIBackend:
             text="".join(delivered),
             finish_reason=finish_reason,
             usage=Usage(usage.prompt_tokens, usage.completion_tokens),
+            logprobs=None if logprobs is None else tuple(logprobs),
         )
