@@ -136,6 +136,7 @@ CHILD = textwrap.dedent("""
 """)
 
 
+@pytest.mark.subprocess
 def test_kill_9_mid_run_then_resume_repeats_no_finished_call(fansi_home: Path) -> None:
     tests = str(Path(__file__).parent)
     code = CHILD.format(tests=tests, problem=PROBLEM)

@@ -104,6 +104,7 @@ def test_show_unknown_run() -> None:
 
 
 @pytest.mark.tiny
+@pytest.mark.subprocess
 def test_run_killed_with_sigkill_resumes_without_repeating_calls(
     tmp_path: Path, fansi_home: Path, model_home: Path
 ) -> None:

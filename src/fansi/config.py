@@ -21,6 +21,7 @@ from fansi.errors import ConfigError
 Effort = Literal["low", "medium", "high", "heavy"]
 Schedule = Literal["adaptive", "fixed", "streak"]
 Checks = Literal["none", "deterministic", "all"]
+WriterPrompt = Literal["full", "plain"]
 
 EFFORTS: tuple[Effort, ...] = get_args(Effort)
 SCHEDULES: tuple[Schedule, ...] = get_args(Schedule)
@@ -50,6 +51,9 @@ class Settings(BaseModel):
     # unset: the writer model.
     verifier_model: str | None = None
     # Generation
+    # The writer's prompt: "full" asks for a solution, a self-evaluation and a
+    # self-score; "plain" asks for the solution alone (no self-score).
+    writer_prompt: WriterPrompt = "full"
     max_tokens: int = Field(default=1024, ge=1)
     # Verdicts are short JSON; a cap keeps a looping small model from
     # spending a solution's worth of tokens on one.

@@ -21,8 +21,9 @@ Two rules protect the verdict from the text under review:
   as a score of 0 (the issue is the more specific evidence).
 - When the caller passes the reviewed text as ``reviewed``, a verdict object
   that also occurs in that text (at any nesting) is taken to be copied, not
-  judged, and is read as unknown. An honest solution has no reason to contain
-  a verdict, and a verifier that parrots one has not done its job.
+  judged: it is read as a failure with a fatal manipulation issue. An honest
+  solution has no reason to contain a verdict, and a verifier that parrots one
+  is evidence that the text manipulated it, not an absence of evidence.
 """
 
 from __future__ import annotations
@@ -100,6 +101,12 @@ _SEVERITIES: dict[str, Severity] = {
     "severe": "fatal",
 }
 _SCORES = (0.0, 0.5, 1.0)
+
+#: The reason of a verdict copied out of the text under review.
+COPIED = "the verdict object is copied from the text under review"
+COPIED_ISSUE = Issue(
+    "", "the candidate carries a verdict addressed to its grader, and the verifier copied "
+    "it: a manipulation, not a judgement", "fatal")
 
 
 class ParsedCandidate(NamedTuple):
@@ -383,7 +390,8 @@ def parse_verdict(text: str, *, reviewed: str | None = None) -> Verdict:
     Args:
         text: The verifier's raw reply, and only that.
         reviewed: The text the verifier was asked to review. A verdict object
-            that also occurs in it is treated as copied and read as unknown.
+            that also occurs in it is treated as copied: a manipulation, read
+            as a score of 0 with a fatal issue (reason :data:`COPIED`).
 
     Returns:
         ``Verdict(score, issues, reason)``; ``score`` is None when the reply
@@ -407,7 +415,7 @@ def parse_verdict(text: str, *, reviewed: str | None = None) -> Verdict:
     if score is None:
         return Verdict(None, tuple(issues), f"score {verdict.score!r} is not 0, 0.5 or 1")
     if _copied(value, reviewed):
-        return Verdict(None, (), "the verdict object is copied from the text under review")
+        return Verdict(0.0, (COPIED_ISSUE,), COPIED)
     if score == 1.0 and any(issue.severity == "fatal" for issue in issues):
         return Verdict(0.0, tuple(issues), "score 1 with a fatal issue is inconsistent; read as 0")
     return Verdict(score, tuple(issues), "")
@@ -564,6 +572,8 @@ def score_distribution(
 
 
 __all__ = [
+    "COPIED",
+    "COPIED_ISSUE",
     "META_SCHEMA",
     "VERDICT_SCHEMA",
     "Box",

@@ -203,7 +203,7 @@ async def test_a_verifier_that_parrots_the_candidates_verdict_gets_unknown() -> 
         return json.dumps(found)
 
     result = await verify(FakeBackend(parrot), PROBLEM, evil, PARAMS)
-    assert result.score is None
+    assert result.score == 0.0
     assert "copied" in result.reason
 
 

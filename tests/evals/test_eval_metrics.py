@@ -189,3 +189,17 @@ def test_eta_ignores_items_the_cache_answered() -> None:
     left = eta.step(fresh=True)
     assert left is not None and 19.0 <= left <= 25.0  # 2 items left at ~10 s each
     assert eta.done == 2 and eta.computed == 1
+
+
+def test_calibration_pools_the_rows_of_every_task_and_kind(tmp_path: Path) -> None:
+    calibration.save_rows("m", "solve", "gsm8k", [(0.2, False), (0.9, True)], tmp_path,
+                          settings={})
+    calibration.save_rows("m", "verify", "processbench", [(0.2, True), (0.6, False)],
+                          tmp_path, settings={})
+    solve = maps.load_map("m", tmp_path, "solve", min_rows=1)
+    verify = maps.load_map("m", tmp_path, "verify", min_rows=1)
+    assert solve is not None and solve == verify
+    # 0.2 is right once and wrong once across the pooled rows, and 0.6 wrong:
+    # the monotone fit pools them at 1/3; only 0.9 is always right
+    assert solve(0.2) == pytest.approx(1 / 3) and solve(0.9) == 1.0
+    assert maps.load_map("m", tmp_path, "solve", min_rows=5) is None  # 4 rows in all

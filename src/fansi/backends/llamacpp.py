@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from fansi.backends import TokenCallback
 from fansi.backends.batching import Batcher, Loaded, Request, WorkerStats
 from fansi.backends.templates import TEMPLATES, family_from_metadata
+from fansi.config import default
 from fansi.errors import ModelError
 from fansi.models import Family, ModelSpec, file_identity, resolve_gguf
 from fansi.records import Completion, GenerateParams, Message
@@ -27,7 +28,9 @@ if TYPE_CHECKING:
     from fansi.config import Settings
 
 #: Calls decoded together when nothing says otherwise.
-DEFAULT_BATCH = 8
+# Direct construction (tests, scripts) gets the settings' defaults.
+_CONTEXT: int = default("context")
+_BATCH: int = default("batch")
 #: Default KV cache across all sequences: enough for a few verification
 #: prompts of a long proof and their replies, within a laptop's memory.
 DEFAULT_KV_CELLS = 16384
@@ -62,9 +65,9 @@ class LlamaCppBackend:
         name: str | None = None,
         identity: str | None = None,
         family: Family | None = None,
-        n_ctx: int = 8192,
+        n_ctx: int = _CONTEXT,
         n_threads: int | None = None,
-        batch: int = DEFAULT_BATCH,
+        batch: int = _BATCH,
         kv_cells: int | None = None,
     ) -> None:
         if batch < 1:

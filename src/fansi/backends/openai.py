@@ -24,6 +24,7 @@ import httpx
 from pydantic import BaseModel, ValidationError
 
 from fansi.backends import TokenCallback
+from fansi.config import default
 from fansi.errors import (
     BackendError,
     BackendRateLimited,
@@ -39,6 +40,10 @@ from fansi.records import Completion, GenerateParams, Message, StopReason, Token
 if TYPE_CHECKING:
     from fansi.config import Settings
 
+# Direct construction (tests, scripts) gets the settings' defaults.
+_TIMEOUT_S: float = default("timeout_s")
+_RETRIES: int = default("retries")
+_CONCURRENCY: int = default("concurrency")
 
 AUTH_HINT = "The server refused the credentials; set api_key in fansi.toml or FANSI_API_KEY."
 #: The most alternatives per token OpenAI's API accepts (``top_logprobs``).
@@ -145,9 +150,9 @@ class OpenAIBackend:
         model: str,
         *,
         api_key: str | None = None,
-        timeout_s: float = 600.0,
-        retries: int = 3,
-        concurrency: int = 4,
+        timeout_s: float = _TIMEOUT_S,
+        retries: int = _RETRIES,
+        concurrency: int = _CONCURRENCY,
         backoff_s: float = 0.5,
         transport: httpx.AsyncBaseTransport | None = None,
         supports_logprobs: bool = True,

@@ -44,6 +44,12 @@ def render_result(result: SearchResult, *, show_solution: bool = True) -> str:
         lines.append(f"final answer: {best.answer}")
     if best is not None and best.self_score is not None:
         lines.append(f"writer's self-score: {best.self_score:g}")
+    for check in result.checks:
+        if check.kind in ("answer", "program"):
+            lines.append(f"{check.name.replace('_', ' ')}: {check.value} ({check.detail})")
+        else:
+            mark = "passed" if check.passed else click.style("FAILED", fg="red")
+            lines.append(f"executed check {check.name}: {mark} — {check.detail}")
     if result.issues:
         lines.append("issues found:")
         for issue in result.issues:

@@ -85,6 +85,14 @@ def show(run_id: str, as_json: bool, full: bool, home: str | None) -> None:
         click.echo(f"{pad}● {c.id} (round {c.round + 1}) self-score={c.self_score} "
                    f"answer={c.answer}{' [truncated]' if c.truncated else ''}")
         click.echo(f"{pad}  {text}")
+        for check in node.checks:
+            mark = "passed" if check.passed else "FAILED"
+            value = f" = {check.value}" if check.value is not None else ""
+            where = f" at {check.location}" if check.location else ""
+            click.echo(f"{pad}  ├ check {check.name} ({check.kind}){where}: {mark}{value}"
+                       f" — {check.detail[:120]}")
+            if check.counterexample:
+                click.echo(f"{pad}  │   counterexample: {check.counterexample[:200]}")
         for vnode in node.verifications:
             v = vnode.verification
             score = "unknown" if v.score is None else f"{v.score:g}"

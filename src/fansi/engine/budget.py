@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from fansi.backends import Backend, TokenCallback, Wrapper
-from fansi.config import Checks, Effort, Schedule, Settings, default
+from fansi.config import Checks, Effort, Schedule, Settings, WriterPrompt, default
 from fansi.records import Budget, Completion, GenerateParams, Message, Usage
 
 #: effort -> (n candidates, k verifications, m refined per round, rounds)
@@ -24,7 +24,7 @@ EFFORTS: dict[Effort, tuple[int, int, int, int]] = {
 # scripts) searches as a default run does; no default is written twice.
 _DEFAULTS = {name: default(name) for name in (
     "effort", "schedule", "max_tokens", "verify_tokens", "meta_tokens", "temperature", "seed",
-    "checks")}
+    "checks", "writer_prompt")}
 _PRESET = EFFORTS[_DEFAULTS["effort"]]
 
 
@@ -59,6 +59,8 @@ class SearchConfig:
     #: Programs written per problem (answer votes) when checks is "all";
     #: None: as many as candidates.
     programs: int | None = None
+    #: The writer's prompt: full (with self-evaluation) or plain.
+    writer_prompt: WriterPrompt = _DEFAULTS["writer_prompt"]
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SearchConfig:
@@ -81,6 +83,7 @@ class SearchConfig:
                           settings.budget_seconds),
             checks=settings.checks,
             programs=settings.programs,
+            writer_prompt=settings.writer_prompt,
         )
 
     @classmethod

@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from fansi.checks import CheckPool, equivalent, normalize
-from fansi.errors import BackendError, CheckError
+from fansi.errors import BackendError
 from fansi.records import Candidate, CheckResult, Problem
 
 Checker = Callable[..., Awaitable[CheckResult | None]]
@@ -74,21 +74,16 @@ async def run_checks(
 ) -> list[CheckResult]:
     """Run each checker on one candidate; those that cannot judge are left out.
 
-    A check pool that cannot run (``CheckError``) propagates: that is an
-    infrastructure failure of this machine. A model call that fails inside a
-    checker (``BackendError``), or any other exception from a checker, counts
-    as "cannot judge": a flaky server must not sink a run, and a buggy checker
-    must not pass or fail anything.
+    A model call that fails inside a checker (``BackendError``) counts as
+    "cannot judge": a flaky server must not sink a run. Whatever a model
+    writes is data to a checker, so anything else a checker raises is a bug
+    or an infrastructure failure (``CheckError``), and propagates.
     """
     found = []
     for checker in checkers:
         try:
             result = await checker(problem, candidate, **context)
-        except CheckError:
-            raise
         except BackendError:
-            result = None
-        except Exception:  # a buggy checker must not pass or sink a run
             result = None
         if result is not None:
             found.append(result)

@@ -6,8 +6,9 @@ A candidate's evidence:
 - **verifier P(pass)**: each verification contributes the probability that the
   verifier passes the candidate: ``Verification.p_pass`` where the backend gave
   a distribution over the score, else 1 for a sampled score of 1 and 0 for 0 or
-  0.5. Each counts with its weight (meta-checks that dismiss a failing
-  verdict's issues lower it). With a Beta(1, 1) prior,
+  0.5; an unknown verdict counts as 0, so that unreadable is never better
+  than failing. Each counts with its weight (meta-checks that dismiss a
+  failing verdict's issues lower it). With a Beta(1, 1) prior,
   ``p = (sum(w * p_pass) + 1) / (sum(w) + 2)``: no verdict at all gives 1/2.
 - **executed checks**: a failed check (arithmetic, a failed assertion, a
   manipulation found) is decisive: the candidate's score and vote are 0.
@@ -32,6 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from fansi.engine.checked import Checked
 from fansi.records import Verification
@@ -41,23 +43,49 @@ PRIOR_FAILS = 1.0
 SELF_SCORE_WEIGHT = 0.05
 
 
-def verdict_p_pass(v: Verification) -> float | None:
+def verdict_p_pass(v: Verification) -> float:
     """P(pass) of one verification: from its distribution, else from its sampled
-    score (1 -> 1; 0 or 0.5 -> 0); None when it is unknown."""
+    score (1 -> 1; 0 or 0.5 -> 0). An unknown verdict counts as no pass: a
+    candidate whose verdicts cannot be read is never better off than one that
+    failed."""
     if v.p_scores is not None:
         return v.p_scores[2]
     if v.score is None:
-        return None
+        return 0.0
     return 1.0 if v.score >= 1 else 0.0
 
 
 def p_pass(checked: Checked) -> float:
     """The posterior probability that a verifier passes the candidate."""
-    known = [(v.weight, p) for v in checked.verifications
-             if v.weight > 0 and (p := verdict_p_pass(v)) is not None]
+    known = [(v.weight, verdict_p_pass(v)) for v in checked.verifications if v.weight > 0]
     passes = sum(w * p for w, p in known)
     weight = sum(w for w, _ in known)
     return (passes + PRIOR_PASSES) / (weight + PRIOR_PASSES + PRIOR_FAILS)
+
+
+#: Soft failure (sum of 1 - P(pass)) at which a candidate's failure is clear.
+CLEAR_FAIL = 0.75
+#: Soft failure under which passes can be clear.
+CLEAR_DOUBT = 0.25
+
+
+def clear(checked: Checked, k: int) -> Literal["pass", "fail"] | None:
+    """Whether the verifiers' probabilities already settle the candidate, so that
+    the adaptive schedule can stop drawing verdicts: only when every weighted
+    verdict came with a distribution. ``fail`` once the soft failures (the sum
+    of 1 - P(pass)) reach :data:`CLEAR_FAIL`; ``pass`` once they stay under
+    :data:`CLEAR_DOUBT` and the soft passes reach half of k, and at least two
+    (the sum of P(pass) within 0.25 of max(2, ceil(k / 2))); else None."""
+    weighted = [v for v in checked.verifications if v.weight > 0]
+    if not weighted or any(v.p_scores is None for v in weighted):
+        return None
+    passes = sum(v.weight * verdict_p_pass(v) for v in weighted)
+    doubt = sum(v.weight * (1 - verdict_p_pass(v)) for v in weighted)
+    if doubt >= CLEAR_FAIL:
+        return "fail"
+    if doubt < CLEAR_DOUBT and passes >= max(2, -(-k // 2)) - CLEAR_DOUBT:
+        return "pass"
+    return None
 
 
 def vote_weight(checked: Checked) -> float:
@@ -98,8 +126,8 @@ def clusters(pool: Sequence[Checked], program_clusters: Sequence[int | None] = (
 
     Args:
         pool: The candidates with their evidence and cluster ids.
-        program_clusters: For each program vote, the cluster its answer fell in
-            (None: an answer no candidate gave, or no answer).
+        program_clusters: For each program that printed an answer, the cluster
+            that answer fell in (None: an answer no candidate gave).
     """
     by_id = sorted(pool, key=lambda c: c.candidate.id)
     mean = sum(vote_weight(c) for c in by_id) / len(by_id) if by_id else 0.0
@@ -144,10 +172,13 @@ def vote_share(pool: Sequence[Checked], chosen: Checked,
     found = clusters(pool, program_clusters)
     if not any(c.answered for c in found):
         return None
-    total = sum(c.weight for c in found)
+    # Programs whose answer no candidate gave are votes against every cluster.
+    mean = sum(vote_weight(c) for c in pool) / len(pool)
+    dissent = sum(1 for c in program_clusters if c is None) * mean
+    total = sum(c.weight for c in found) + dissent
     mine = next(c for c in found if chosen in c.members)
     return mine.weight / total if total > 0 else 1.0 / len(found)
 
 
-__all__ = ["Cluster", "best_first", "clusters", "p_pass", "rank", "score", "verdict_p_pass",
+__all__ = ["Cluster", "best_first", "clear", "clusters", "p_pass", "rank", "score", "verdict_p_pass",
            "vote_share", "vote_weight"]

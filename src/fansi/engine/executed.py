@@ -11,6 +11,8 @@ function writes independent votes:
   fatal issue with its counterexample. Passing assertions earn nothing, so a
   candidate that steers the check-writer into trivial assertions gains nothing,
   and assertions that are trivial by construction count as "cannot judge".
+  Its model call goes through the search's gate (``call``), under the same
+  budget and concurrency limits as every other call.
 - :func:`program_votes` (model-written): programs written from the problem
   statement alone, never from a candidate, compute the final answer; each
   printed value joins the answer clusters as a vote of its own.
@@ -24,16 +26,27 @@ passes anything.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
+# The worker-side halves register their jobs when imported.
+import fansi.checks.arithmetic
+import fansi.checks.programs  # noqa: F401
 from fansi.backends import Backend
 from fansi.checks import CheckPool
 from fansi.config import Checks
 from fansi.engine.checkers import Checker, answer_agreement
 from fansi.prompts import fence, load
-from fansi.records import Candidate, CheckKind, CheckResult, GenerateParams, Message, Problem
+from fansi.records import (
+    Candidate,
+    CheckKind,
+    CheckResult,
+    Completion,
+    GenerateParams,
+    Message,
+    Problem,
+)
 
 #: Seconds an executed program or assertion block may run.
 RUN_TIMEOUT_S = 10.0
@@ -44,6 +57,9 @@ _STEP_LINE = re.compile(r"^\s*step\s+(\d+)\s*[:.)]", re.IGNORECASE | re.MULTILIN
 _CODE_BLOCK = re.compile(r"```(?:python|py)?[ \t]*\n(.*?)```", re.DOTALL | re.IGNORECASE)
 
 Params = Callable[..., GenerateParams]
+#: Runs one model call under the search's budget and concurrency limits;
+#: None when the budget is spent or the call failed.
+Gate = Callable[[str, Coroutine[Any, Any, Completion]], Awaitable[Completion | None]]
 
 
 def split_steps(solution: str) -> list[tuple[str, str]]:
@@ -94,7 +110,7 @@ async def arithmetic_steps(
     first = false[0]
     where = steps[int(str(first["step"]))][0]
     return _found(candidate, "arithmetic", "arithmetic", passed=False, location=where,
-                  detail=f"arithmetic error at {where}: {first['claim']}",
+                  detail=f"arithmetic error at {where}: {first['text']}",
                   counterexample=f"the left side is {first['left']}, not {first['right']}")
 
 
@@ -121,7 +137,7 @@ def program_messages(problem: Problem) -> list[Message]:
 
 async def executed_claims(
     problem: Problem, candidate: Candidate, *, pool: CheckPool, verifier: Backend,
-    params: Params, **context: object,
+    params: Params, call: Gate, **context: object,
 ) -> CheckResult | None:
     """Model-written assertions of the candidate's concrete claims, executed.
 
@@ -130,8 +146,10 @@ async def executed_claims(
     held; None otherwise (no code, code that does not run, only trivial
     assertions).
     """
-    completion = await verifier.generate(claims_messages(problem, candidate),
-                                         params("claims", candidate.solution))
+    completion = await call("claims", verifier.generate(claims_messages(problem, candidate),
+                                                        params("claims", candidate.solution)))
+    if completion is None:  # the call failed, or the budget is spent
+        return None
     code = code_block(completion.text) if completion.stop_reason == "stop" else None
     if code is None:
         return None
@@ -184,6 +202,10 @@ async def program_votes(
     return votes
 
 
+#: Checkers that call a model (so they spend budget).
+MODEL_CHECKERS: frozenset[Checker] = frozenset({executed_claims})
+
+
 def checkers_for(level: Checks) -> tuple[Checker, ...]:
     """The checkers a ``checks`` setting allows, in the order they run: answer
     agreement always (it only compares answers); arithmetic unless ``none``;
@@ -196,6 +218,6 @@ def checkers_for(level: Checks) -> tuple[Checker, ...]:
     return tuple(chosen)
 
 
-__all__ = ["MAX_OUTPUT_CHARS", "RUN_TIMEOUT_S", "ProgramVote", "arithmetic_steps",
+__all__ = ["MAX_OUTPUT_CHARS", "MODEL_CHECKERS", "RUN_TIMEOUT_S", "ProgramVote", "arithmetic_steps",
            "checkers_for", "claims_messages", "code_block", "executed_claims",
            "program_messages", "program_votes", "split_steps"]

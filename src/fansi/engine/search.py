@@ -45,9 +45,9 @@ from fansi.engine.checked import Checked, Outcome, outcome
 from fansi.engine.checkers import Checker, answer_agreement, clusters, run_checks, support
 from fansi.engine.confidence import confidence
 from fansi.engine.events import Event, EventHandler, EventKind
-from fansi.engine.executed import ProgramVote, checkers_for, program_votes
+from fansi.engine.executed import MODEL_CHECKERS, ProgramVote, checkers_for, program_votes
 from fansi.errors import BackendError
-from fansi.parse import final_answer
+from fansi.parse import COPIED, final_answer
 from fansi.records import (
     Candidate,
     CheckResult,
@@ -151,7 +151,8 @@ class Search:
     - :meth:`grade`: verify a given solution with the schedule and meta-checks;
     - :meth:`sample`: write one candidate, exactly as :meth:`run` writes it.
 
-    :meth:`ranked` reads the evidence gathered so far, best candidate first.
+    :meth:`ranked` reads the evidence gathered so far, best candidate first,
+    and :meth:`votes` the program votes.
 
     Args:
         problem: The problem.
@@ -229,7 +230,7 @@ class Search:
             if not ranked:
                 stop = "no_candidates"
                 break
-            if ranked[0].accepted:
+            if self._passes(ranked[0]):
                 stop = "accepted"
                 break
             if self._meter.exhausted():
@@ -265,6 +266,10 @@ class Search:
         same id), without verifying it; None if the call failed."""
         checked = await self._write(index)
         return checked.candidate if checked else None
+
+    def votes(self) -> tuple[ProgramVote, ...]:
+        """The program votes written for the problem (empty when none ran)."""
+        return tuple(self._votes)
 
     def ranked(self) -> list[Checked]:
         """The pool with its evidence, best first, by the evidence-weighted vote
@@ -306,7 +311,8 @@ class Search:
         cid = f"{self.run_id}-r0c{index}"
         params = self._params(self.config.max_tokens, "generate", index)
         candidate = await self._call("generate", steps.generate(
-            self._backend, self.problem, params, id=cid, round=0))
+            self._backend, self.problem, params, id=cid, round=0,
+            prompt=self.config.writer_prompt))
         return self._admit(candidate) if candidate else None
 
     async def _rewrite(self, parent: Checked, index: int) -> Checked | None:
@@ -337,7 +343,14 @@ class Search:
         if verification is None:
             verification = Verification(vid, cand.id, None, (), "", reason="the call failed")
         checks: list[MetaCheck] = []
-        if self.config.meta_check and verification.issues and outcome(verification) == "fail":
+        if verification.reason == COPIED:
+            # The verifier parroted a verdict the candidate carries: evidence of
+            # manipulation, decisive, and not for a meta-check to dismiss.
+            self._record_checks(checked, [CheckResult(
+                id=f"{vid}-copied", candidate_id=cand.id, name="copied_verdict",
+                kind="manipulation", passed=False, location=verification.issues[0].location,
+                detail=verification.issues[0].description)])
+        elif self.config.meta_check and verification.issues and outcome(verification) == "fail":
             meta_params = self._params(self.config.meta_tokens, "meta", digest(verification.raw))
             checks = await self._call("meta_check", steps.meta_check(
                 self._verifier, self.problem, cand, verification, meta_params,
@@ -362,6 +375,8 @@ class Search:
 
     async def _verify_candidate(self, checked: Checked) -> None:
         while (count := wanted(self.config, checked.outcomes())) and not self._meter.exhausted():
+            if self.config.schedule == "adaptive" and evidence.clear(checked, self.config.k):
+                break  # the verdicts' probabilities already settle it
             start = len(checked.verifications)
             wave = [self._verify_once(checked, start + i) for i in range(count)]
             await gather_or_cancel(wave)
@@ -382,11 +397,15 @@ class Search:
     async def _check_then_verify(self, checked: Checked) -> None:
         """Executed checks first; only a candidate they do not refute goes on to
         the verifier (a counterexample needs no opinion)."""
-        if self._checks is not None and self._checkers:
+        # Checkers that call a model spend budget; once it is spent, only the
+        # deterministic ones run.
+        chosen = [c for c in self._checkers
+                  if not (c in MODEL_CHECKERS and self._meter.exhausted())]
+        if self._checks is not None and chosen:
             cand = checked.candidate
             found = await run_checks(
-                self._checkers, self.problem, cand, pool=self._checks,
-                verifier=self._verifier, memo=self._memo,
+                chosen, self.problem, cand, pool=self._checks,
+                verifier=self._verifier, memo=self._memo, call=self._call,
                 params=lambda *where: self._params(self.config.verify_tokens, *where))
             self._record_checks(checked, found)
         if checked.refuted():
@@ -448,6 +467,8 @@ class Search:
         ordered = sorted(self._pool, key=lambda c: c.candidate.id)
         placed: list[int | None] = []
         for vote in self._votes:
+            if not vote.answer:
+                continue  # a program that did not answer casts no vote
             cluster = None
             for checked in ordered:
                 if vote.answer and checked.candidate.answer and checked.cluster is not None \
@@ -490,11 +511,20 @@ class Search:
                                     strict=True):
             checked.cluster = cluster
 
+    def _passes(self, checked: Checked) -> bool:
+        """Accepted (k passing verdicts, no standing failure), or, on the adaptive
+        schedule, passed clearly by the verdicts' probabilities."""
+        if checked.accepted:
+            return True
+        return (self.config.schedule == "adaptive" and not checked.refuted()
+                and "fail" not in checked.outcomes()
+                and evidence.clear(checked, self.config.k) == "pass")
+
     def _result(self, stop: StopReason) -> SearchResult:
         ranked = self.ranked()
         best = ranked[0] if ranked else None
         verdict: Verdict = "unknown"
-        if best is not None and best.accepted:
+        if best is not None and self._passes(best):
             verdict = "pass"
         elif best is not None and ("fail" in best.outcomes() or best.refuted()):
             verdict = "fail"
@@ -507,7 +537,7 @@ class Search:
             verdict=verdict,
             score=best.score if best else None,
             confidence=conf,
-            issues=tuple(best.confirmed_issues()) if best and not best.accepted else (),
+            issues=tuple(best.confirmed_issues()) if best and verdict != "pass" else (),
             verifications=tuple(best.verifications) if best else (),
             stop_reason=stop,
             rounds=self._round + 1,

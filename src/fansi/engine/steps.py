@@ -23,14 +23,20 @@ import uuid
 from collections.abc import Sequence
 
 from fansi.backends import Backend
+from fansi.config import WriterPrompt
 from fansi.parse import (
     META_SCHEMA,
     VERDICT_SCHEMA,
     Judgement,
+    Verdict,
     parse_candidate,
     parse_meta,
     parse_verdict,
+    score_distribution,
 )
+
+#: Alternatives read per token of a verdict, for the score's distribution.
+SCORE_ALTERNATIVES = 5
 from fansi.prompts import fence, load
 from fansi.records import (
     Candidate,
@@ -69,10 +75,12 @@ def format_issues(issues: Sequence[Issue]) -> str:
 # --------------------------------------------------------------------------- prompts
 
 
-def generate_messages(problem: Problem) -> list[Message]:
-    """The messages asking the writer for a solution and a self-evaluation."""
+def generate_messages(problem: Problem, prompt: WriterPrompt = "full") -> list[Message]:
+    """The messages asking the writer for a solution: with a self-evaluation and
+    a self-score (``full``), or the solution alone (``plain``)."""
     problem_fence = fence("PROBLEM", problem.text)
-    return load("generate").render(problem=problem_fence.render(), problem_code=problem_fence.code)
+    name = "generate" if prompt == "full" else "generate_plain"
+    return load(name).render(problem=problem_fence.render(), problem_code=problem_fence.code)
 
 
 def verify_messages(problem: Problem, candidate: Candidate) -> list[Message]:
@@ -166,8 +174,10 @@ async def generate(
     *,
     id: str | None = None,
     round: int = 0,
+    prompt: WriterPrompt = "full",
 ) -> Candidate:
-    """Write one complete solution with a self-evaluation that ends in a self-score.
+    """Write one complete solution (with a self-evaluation that ends in a
+    self-score, for the ``full`` prompt).
 
     Args:
         backend: The model to call.
@@ -175,12 +185,13 @@ async def generate(
         params: Sampling settings; any ``json_schema`` is dropped.
         id: The candidate's id; a fresh one when omitted.
         round: The search round the candidate belongs to.
+        prompt: The writer prompt (see :func:`generate_messages`).
 
     Returns:
         The candidate. ``truncated`` is True when the reply did not stop on its
         own (``length`` or ``cancelled``), and then ``self_score`` is None.
     """
-    completion = await backend.generate(generate_messages(problem), _free_text(params))
+    completion = await backend.generate(generate_messages(problem, prompt), _free_text(params))
     return _candidate(completion, id=id or new_id(), round=round)
 
 
@@ -209,7 +220,8 @@ async def verify(
         off, cannot be read, breaks the schema, or copies a verdict from the
         text under review; ``reason`` says which.
     """
-    params = dataclasses.replace(params, json_schema=VERDICT_SCHEMA)
+    params = dataclasses.replace(params, json_schema=VERDICT_SCHEMA,
+                                 logprobs=SCORE_ALTERNATIVES if backend.supports_logprobs else 0)
     completion = await backend.generate(verify_messages(problem, candidate), params)
     verification_id = id or new_id()
     if completion.stop_reason != "stop":
@@ -224,7 +236,19 @@ async def verify(
         issues=verdict.issues,
         raw=completion.text,
         reason=verdict.reason,
+        p_scores=_p_scores(verdict, completion),
     )
+
+
+def _p_scores(verdict: Verdict, completion: Completion) -> tuple[float, float, float] | None:
+    """The verifier's distribution over the score, where the backend gave
+    log-probabilities and the verdict is readable. The parser's rules hold for
+    it too: a copied verdict, or a 1 with a fatal issue, is read as a sure 0."""
+    if verdict.score is None or completion.logprobs is None:
+        return None
+    if verdict.reason:
+        return (1.0, 0.0, 0.0)
+    return score_distribution(completion.logprobs, completion.text)
 
 
 async def meta_check(

@@ -105,7 +105,8 @@ def save_rows(
     settings: Mapping[str, Any],
     checksum: str | None = None,
 ) -> IsotonicMap:
-    """Replace one task's dev rows in the model's calibration file and refit that kind's map.
+    """Replace one task's dev rows in the model's calibration file and refit the
+    model's map on the dev rows of every task and kind, pooled.
 
     Args:
         model: The model spec the rows were measured with.
@@ -129,9 +130,14 @@ def save_rows(
         "rows": [[round(float(c), 6), bool(ok)] for c, ok in rows],
         "settings": dict(settings),
     }
-    every = [row for contribution in entry["tasks"].values() for row in contribution["rows"]]
+    # One map from the pooled dev rows of every task and both kinds: the raw
+    # confidence is one function of the evidence whatever the task, and a map
+    # resting on more rows is a better map.
+    every = [row for each in data["kinds"].values() for contribution in each["tasks"].values()
+             for row in contribution["rows"]]
     fitted = fit_isotonic([r[0] for r in every], [float(r[1]) for r in every])
-    entry["map"] = {"x": list(fitted.xs), "y": list(fitted.ys), "rows": len(every)}
+    for each in data["kinds"].values():
+        each["map"] = {"x": list(fitted.xs), "y": list(fitted.ys), "rows": len(every)}
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(data, indent=1, sort_keys=True), encoding="utf-8")

@@ -26,8 +26,8 @@ from fansi.engine.calibration import Kind as ConfidenceKind
 from fansi.engine.calibration import calibration_path
 from fansi.errors import InputError
 from fansi.evals import TASKS, Kind, Task, calibration, data, plots
-from fansi.evals.metrics import ece, reliability
-from fansi.evals.report import Summary, Table, num
+from fansi.evals.metrics import auroc, ece, reliability
+from fansi.evals.report import Summary, Table, num, pct
 from fansi.evals.runner import (
     CallCost,
     Cost,
@@ -40,6 +40,17 @@ from fansi.evals.runner import (
     git_commit,
     peak_rss_mb,
 )
+
+#: Confidence at or above which a result counts as "confident" in reports.
+CONFIDENT = 0.9
+
+
+def false_pass_at(confidence: Sequence[float], correct: Sequence[bool],
+                  threshold: float = CONFIDENT) -> float | None:
+    """The share of wrong results among those at or above ``threshold``."""
+    chosen = [ok for c, ok in zip(confidence, correct, strict=True) if c >= threshold]
+    return None if not chosen else sum(not ok for ok in chosen) / len(chosen)
+
 
 Row = dict[str, Any]
 
@@ -228,14 +239,27 @@ def _calibrate(summary: Summary, task: Task, kind: ConfidenceKind,
     truth = [ok for _, ok in held]
     raw_ece, cal_ece = ece(raw, truth), ece(mapped, truth)
     summary.metrics.update({"calibration.ece_raw": raw_ece,
-                            "calibration.ece_calibrated": cal_ece})
+                            "calibration.ece_calibrated": cal_ece,
+                            "calibration.auroc": auroc(raw, truth),
+                            "calibration.false_pass_at_0.9": false_pass_at(mapped, truth),
+                            "calibration.dev_rows": len(dev),
+                            "calibration.held_rows": len(held)})
+
+    def row(name: str, values: Sequence[float]) -> list[str]:
+        fp = false_pass_at(values, truth)
+        confident = sum(v >= CONFIDENT for v in values)
+        return [name, num(ece(values, truth), 3), num(auroc(values, truth), 3),
+                f"{pct(fp)} of {confident}", str(len(dev)), str(len(held))]
+
+    base = sum(truth) / len(truth)
     summary.tables.append(Table(
-        "Calibration", ["confidence", "ECE on held rows (10 bins)", "dev rows", "held rows"],
-        [["raw", num(raw_ece, 3), str(len(dev)), str(len(held))],
-         ["calibrated (isotonic, fitted on dev)", num(cal_ece, 3), str(len(dev)),
-          str(len(held))]],
+        "Calibration", ["confidence", "ECE on held rows (10 bins)", "AUROC",
+                        f"wrong among confidence >= {CONFIDENT}", "dev rows", "held rows"],
+        [row("raw", raw), row("calibrated (isotonic, fitted on dev)", mapped),
+         row(f"constant at the base rate ({base:.2f})", [base] * len(truth))],
         note="Rows are split into dev and held halves by a hash of the item id and the seed. "
-             "The map is fitted on dev only (pool-adjacent-violators) and judged on held."))
+             "The map is fitted on dev only (pool-adjacent-violators) and judged on held; "
+             "a constant at the base rate is shown for comparison (its AUROC is 0.5)."))
     summary.plots.append(plots.reliability(
         options.out / "reliability.png",
         {"raw": reliability(raw, truth), "calibrated": reliability(mapped, truth)},

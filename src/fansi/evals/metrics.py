@@ -204,6 +204,44 @@ def mae(x: Sequence[float], y: Sequence[float]) -> float | None:
     return sum(abs(a - b) for a, b in zip(x, y, strict=True)) / len(x) if x else None
 
 
+@dataclass(frozen=True)
+class Paired:
+    """Two methods on the same items: items only the first got right, only the
+    second, and McNemar's exact two-sided p-value on those discordant pairs."""
+
+    only_a: int
+    only_b: int
+    p_value: float
+
+
+def mcnemar(a: Sequence[bool], b: Sequence[bool]) -> Paired:
+    """McNemar's exact test (a binomial test on the discordant pairs, p = 1/2).
+
+    Raises:
+        ValueError: If the two sequences differ in length.
+    """
+    if len(a) != len(b):
+        raise ValueError("paired outcomes must be of the same length")
+    only_a = sum(1 for x, y in zip(a, b, strict=True) if x and not y)
+    only_b = sum(1 for x, y in zip(a, b, strict=True) if y and not x)
+    n, k = only_a + only_b, min(only_a, only_b)
+    if n == 0:
+        return Paired(0, 0, 1.0)
+    tail = sum(math.comb(n, i) for i in range(k + 1)) / 2**n
+    return Paired(only_a, only_b, min(1.0, 2 * tail))
+
+
+def auroc(scores: Sequence[float], positive: Sequence[bool]) -> float | None:
+    """The area under the ROC curve: P(a positive outranks a negative), ties half.
+    None without both classes."""
+    pos = [s for s, y in zip(scores, positive, strict=True) if y]
+    neg = [s for s, y in zip(scores, positive, strict=True) if not y]
+    if not pos or not neg:
+        return None
+    wins = sum(1.0 if p > n else 0.5 if p == n else 0.0 for p in pos for n in neg)
+    return wins / (len(pos) * len(neg))
+
+
 def mean(values: Sequence[float]) -> float | None:
     return sum(values) / len(values) if values else None
 

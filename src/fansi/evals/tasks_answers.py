@@ -33,7 +33,7 @@ from fansi.engine.budget import SearchConfig
 from fansi.engine.search import Search
 from fansi.evals import plots
 from fansi.evals.data import AnswerItem, Item
-from fansi.evals.metrics import mean, wilson
+from fansi.evals.metrics import mcnemar, mean, wilson
 from fansi.evals.report import Summary, Table, ci, fraction, num
 from fansi.evals.runner import CallCost, Cost, Env, problem_id, run_search
 from fansi.records import Budget, Candidate, Problem
@@ -94,6 +94,17 @@ async def run_item(env: Env, item: Item) -> tuple[dict[str, Any], list[CallCost]
         "fansi_confidence": main.result.confidence, "fansi_stop": main.result.stop_reason,
         "fansi_candidates": main.result.candidates, **main.cost.fields("fansi_"),
     }
+    # The ceiling selection can reach: any candidate right (pass@n), and the
+    # program route on its own (the plurality of the programs' answers).
+    pool_answers = [c.candidate.answer for c in main.search.ranked()]
+    row["oracle_correct"] = any([await _right(env, item.answer, a) for a in pool_answers])
+    program_answers = [v.answer for v in main.search.votes()]
+    program_clusters = await cluster_answers(program_answers, pool=env.checks)
+    program_winner = majority(program_clusters)
+    row["program_answer"] = (program_answers[program_clusters.index(program_winner)]
+                             if program_winner is not None else None)
+    row["program_correct"] = await _right(env, item.answer, row["program_answer"])
+    row["programs"] = len(program_answers)
 
     count = vote_size(env)
     samples = await _samples(env, problem, main.search, count, calls)
@@ -169,6 +180,30 @@ def summarize(rows: Sequence[Mapping[str, Any]], out: Path, title: str) -> Summa
                      "model s / problem", "calls / problem"], methods,
         note=f"Majority vote over {vote_n} sample(s). Same model and per-call token caps "
              "for all three; the columns on the right show what each spent."))
+    correct = {name: [bool(r[f"{name}_correct"]) for r in rows] for name, _ in METHODS}
+    paired_rows = []
+    for other in ("single", "vote"):
+        test = mcnemar(correct["fansi"], correct[other])
+        paired_rows.append([f"fansi vs {dict(METHODS)[other]}", str(test.only_a),
+                            str(test.only_b), num(test.p_value, 3)])
+        summary.metrics[f"paired.fansi_vs_{other}.p"] = test.p_value
+    summary.tables.append(Table(
+        "Paired comparison", ["comparison", "only fansi right", "only the other right",
+                              "McNemar exact p"], paired_rows,
+        note="On the same items. A difference of a few items at these sizes is no result "
+             "either way."))
+    oracle = wilson(sum(bool(r.get("oracle_correct")) for r in rows), len(rows))
+    with_programs = [r for r in rows if r.get("programs")]
+    program = wilson(sum(bool(r.get("program_correct")) for r in with_programs),
+                     len(with_programs))
+    summary.metrics.update({"oracle.accuracy": oracle.value, "program.accuracy": program.value})
+    summary.tables.append(Table(
+        "Ceiling and the program route", ["measure", "accuracy", "95% CI (Wilson)"],
+        [["pass@n: any of fansi's candidates right", fraction(oracle), ci(oracle)],
+         ["program route alone (plurality of the programs' answers)", fraction(program),
+          ci(program)]],
+        note="pass@n is the most any selection from fansi's pool could reach. The program "
+             "route counts only items where programs ran."))
     reused = {name: (sum(r[f"{name}_reused_calls"] for r in rows),
                      sum(r[f"{name}_calls"] for r in rows)) for name in ("single", "vote")}
     grid_calls = [(p["reused_calls"], p["calls"]) for r in rows for p in r["scaling"]]

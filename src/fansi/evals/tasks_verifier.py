@@ -2,10 +2,12 @@
 
 The verifier judges each labelled solution two ways, with the same model:
 
-- **one verifier sample**: verification 0 alone, without meta-checking;
-- **fansi**: all k verifier samples with meta-checks, aggregated as ``fansi
-  verify`` does (pass: all k pass; fail: a failing verdict that meta-checking
-  did not dismiss; unknown otherwise).
+- **one verifier sample**: verification 0 alone, without meta-checking or
+  executed checks;
+- **fansi**: executed checks first (a refuted solution is flagged with its
+  counterexample and not sent to the verifier), then all k verifier samples
+  with meta-checks, aggregated as ``fansi verify`` does (pass: all k pass;
+  fail: a failing verdict that meta-checking did not dismiss; unknown otherwise).
 
 Sample 0 is the same call in both (seeds follow the solution's text and the
 sample's index), so the call cache makes it once.
@@ -28,7 +30,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from fansi.engine.checked import Checked, outcome
+from fansi.engine.checked import Checked, check_issue, outcome
 from fansi.engine.search import Search
 from fansi.evals import plots
 from fansi.evals.data import Item, SolutionItem
@@ -55,11 +57,13 @@ def earliest_step(issues: Sequence[Issue]) -> int | None:
 
 
 def standing_issues(checked: Checked) -> list[Issue]:
-    """Issues of failing verdicts that meta-checking did not dismiss, in report order."""
+    """Failed executed checks (located where the false claim is), then issues of
+    failing verdicts that meta-checking did not dismiss, in report order."""
     dismissed = {(c.verification_id, c.issue_index) for c in checked.meta_checks
                  if c.real is False}
-    return [issue for v in checked.verifications if outcome(v) == "fail"
-            for index, issue in enumerate(v.issues) if (v.id, index) not in dismissed]
+    return [check_issue(c) for c in checked.refuted()] + [
+        issue for v in checked.verifications if outcome(v) == "fail"
+        for index, issue in enumerate(v.issues) if (v.id, index) not in dismissed]
 
 
 async def run_item(env: Env, item: Item) -> tuple[dict[str, Any], list[CallCost]]:
@@ -72,7 +76,7 @@ async def run_item(env: Env, item: Item) -> tuple[dict[str, Any], list[CallCost]
     # One verifier sample: verification 0 of the same candidate, no meta-check.
     log: list[CallCost] = []
     config = dataclasses.replace(main.search.config, k=1, schedule="fixed", meta_check=False,
-                                 budget=Budget())
+                                 checks="none", budget=Budget())
     single = Search(problem, env.backend_for(main.result.run_id, log), config,
                     run_id=main.result.run_id)
     single_result = await single.grade(solution, id=checked.candidate.id)

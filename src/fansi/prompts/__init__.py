@@ -39,7 +39,9 @@ from fansi.records import Message
 #: The line that separates the system part of a template from its user part.
 USER_SPLIT = "<!-- user -->"
 #: Template names shipped with fansi (files ``<name>.md``).
-TEMPLATES = ("generate", "verify", "meta_check", "refine", "program", "claims")
+TEMPLATES = (
+    "generate", "generate_plain", "verify", "meta_check", "refine", "program", "claims",
+)
 
 _PLACEHOLDER = re.compile(r"\{\{([a-z_]+)\}\}")
 _INCLUDE = re.compile(r"\{\{>\s*([a-z_]+)\s*\}\}")
