@@ -30,8 +30,13 @@ fi
 
 "$PYTHON" -c 'import sys; assert sys.version_info >= (3, 11), "fansi needs Python 3.11+"'
 
+# Test tiers beyond the main job: Coq for the formal tier (quick when present).
+if [ $DEV = 1 ]; then
+  bash scripts/install-coq.sh
+fi
+
 # 2. Skip everything when nothing changed since the last successful run.
-stamp_src=$(cat pyproject.toml scripts/setup.sh requirements-models.txt; echo "dev=$DEV")
+stamp_src=$(cat pyproject.toml scripts/setup.sh scripts/install-coq.sh requirements-models.txt; echo "dev=$DEV")
 stamp=$(printf '%s' "$stamp_src" | sha256sum | cut -c1-16)
 if [ -f "$VENV/.setup-$stamp" ] && [ -x "$VENV/bin/fansi" ]; then
   say "up to date ($VENV)"
