@@ -24,7 +24,7 @@ LAYERS: list[set[str]] = [
     {"cli"},
     {"serve"},
     {"evals", "learn", "distributed"},
-    {"api"},
+    {"api", "provers"},
     {"engine"},
     {"formal"},
     {"store"},

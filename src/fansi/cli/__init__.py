@@ -17,6 +17,7 @@ from fansi.errors import ConfigError, FansiError, InputError
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "solve": ("fansi.cli.solve", "solve", "Solve a problem with verify-and-refine."),
     "verify": ("fansi.cli.verify", "verify", "Grade a given solution or proof."),
+    "prove": ("fansi.cli.prove", "prove", "Prove the open theorems of a Coq file."),
     "run": ("fansi.cli.batch", "run", "Solve every problem of a JSONL file (resumable)."),
     "runs": ("fansi.cli.runs", "runs", "List the stored runs."),
     "show": ("fansi.cli.runs", "show", "Show a run's tree of candidates and verifications."),

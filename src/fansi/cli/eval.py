@@ -59,8 +59,11 @@ def _schedules(ctx: click.Context, param: click.Parameter, value: str | None
 
 def _task_options(kind: str, fn: F) -> F:
     options = [
-        click.option("--data", type=click.Path(dir_okay=False, exists=True, path_type=Path),
-                     help="The data file [the task's file under ../shared/data]."),
+        click.option("--data", type=click.Path(dir_okay=kind == "formal", exists=True,
+                                               path_type=Path),
+                     help="The folder of .v files [its folder under ../shared/data]."
+                          if kind == "formal" else
+                          "The data file [the task's file under ../shared/data]."),
         click.option("--limit", type=click.IntRange(min=0),
                      help="A seeded, stratified subset of N items (the same every time)."),
         click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path),
@@ -87,7 +90,7 @@ def _task_options(kind: str, fn: F) -> F:
                                                            path_type=Path),
                          help="CSV (id,grade) or JSONL of human grades: report agreement."),
         ]
-    if kind != "proofs":
+    if kind in ("answers", "verifier"):
         options.append(click.option(
             "--save-calibration/--no-save-calibration", default=True,
             help="Store the fitted confidence map in FANSI_HOME/calibration [save]."))

@@ -4,8 +4,8 @@
   stratified ``--limit`` subset.
 - :mod:`fansi.evals.harness`: :func:`~fansi.evals.harness.run_eval`, the
   resumable loop behind ``fansi eval TASK``.
-- ``tasks_answers``, ``tasks_verifier``, ``tasks_proofs``: what one item of each
-  kind of task runs and how its rows are summarised.
+- ``tasks_answers``, ``tasks_verifier``, ``tasks_proofs``, ``tasks_formal``: what
+  one item of each kind of task runs and how its rows are summarised.
 - :mod:`fansi.evals.metrics` and :mod:`fansi.evals.calibration`: the numbers
   (Wilson intervals, F1, ECE, Pearson; isotonic calibration and its storage).
 - :mod:`fansi.evals.report` and :mod:`fansi.evals.plots`: ``report.md``,
@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Kind = Literal["answers", "verifier", "proofs"]
+Kind = Literal["answers", "verifier", "proofs", "formal"]
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,8 @@ TASKS: dict[str, Task] = {t.name: t for t in (
          "GSM8K model solutions: does the verifier flag the wrong ones?"),
     Task("imo-proofbench", "proofs", "IMO-ProofBench", "category and level",
          "IMO-ProofBench: fansi's proofs, graded 0-7."),
+    Task("minif2f", "formal", "miniF2F (Coq)", "competition (file name)",
+         "miniF2F in Coq: the portfolio, what the model adds, 1/2/4 attempts."),
 )}
 
 __all__ = ["TASKS", "Kind", "Task"]

@@ -17,14 +17,18 @@ import csv
 import hashlib
 import io
 import json
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from fansi.checks.answers import normalize
 from fansi.errors import InputError
 from fansi.inputs import decode
+
+if TYPE_CHECKING:
+    from fansi.formal import Theorem
 
 
 @dataclass(frozen=True)
@@ -71,7 +75,16 @@ class ProofItem:
         return f"{self.category}/{self.level}"
 
 
-Item = AnswerItem | SolutionItem | ProofItem
+@dataclass(frozen=True)
+class FormalItem:
+    """An open theorem of a ``.v`` file; ``stratum`` is the competition of its file name."""
+
+    id: str
+    theorem: Theorem
+    stratum: str = ""
+
+
+Item = AnswerItem | SolutionItem | ProofItem | FormalItem
 I = TypeVar("I", bound=Item)  # noqa: E741
 
 ATTRIBUTION: dict[str, str] = {
@@ -82,6 +95,8 @@ ATTRIBUTION: dict[str, str] = {
     "aime24": "AIME 2024, hkust-nlp/simpleRL-reason @cf1c785, MIT.",
     "processbench": "ProcessBench, QwenLM/ProcessBench @ee5ae00, Apache-2.0 (dataset card).",
     "imo-proofbench": "IMO-ProofBench v2, google-deepmind/superhuman @a02069e, CC-BY 4.0.",
+    "minif2f": "miniF2F validation statements in Coq, LLM4Rocq/miniF2F-rocq @b60affa "
+               "(valid/), MIT.",
 }
 
 #: Where each task's file sits under a ``shared/data`` folder.
@@ -92,6 +107,7 @@ DEFAULT_FILES: dict[str, str] = {
     "aime24": "aime24/test.jsonl",
     "processbench": "processbench/gsm8k.json",
     "imo-proofbench": "imo_proofbench/proofbench_v2.csv",
+    "minif2f": "minif2f_rocq/valid",
 }
 
 
@@ -102,7 +118,7 @@ def default_path(task: str, *, root: Path) -> Path:
         InputError: If ``root`` does not hold the file.
     """
     path = Path(root) / DEFAULT_FILES[task]
-    if not path.is_file():
+    if not path.exists():
         raise InputError(f"cannot find the {task} data: no {path}",
                          hint="Give its path with --data, or set data_dir (FANSI_DATA_DIR).")
     return path
@@ -263,6 +279,39 @@ def load_proofbench(path: Path) -> list[ProofItem]:
     return items
 
 
+_COMPETITION = re.compile(r"mathd_[a-z]+|amc|aime|imo|[a-z]+")
+
+
+def load_formal(path: Path) -> list[FormalItem]:
+    """The open theorems of every ``.v`` file in the folder ``path`` (or of the one
+    file ``path``), in file-name order; an item's id is the file's stem (with
+    ``:NAME`` when a file holds more than one theorem), its stratum the competition
+    its name starts with (``mathd_algebra``, ``amc``, ``aime``, ``imo``, ...)."""
+    from fansi.formal import parse_file
+
+    files = sorted(path.glob("*.v")) if path.is_dir() else [path]
+    if not files:
+        raise InputError(f"{path} holds no .v files")
+    items = []
+    for file in files:
+        theorems = parse_file(_text(file), path=str(file)).theorems
+        match = _COMPETITION.match(file.stem.lower())
+        stratum = match.group(0) if match else ""
+        items += [FormalItem(file.stem if len(theorems) == 1 else f"{file.stem}:{t.name}", t,
+                             stratum) for t in theorems]
+    return items
+
+
+def path_digest(path: Path) -> str:
+    """A digest of a data file, or of a folder's ``.v`` files (names and contents)."""
+    if not path.is_dir():
+        return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    digest = hashlib.sha256()
+    for file in sorted(path.glob("*.v")):
+        digest.update(f"{file.name}\x00".encode() + file.read_bytes() + b"\x00")
+    return digest.hexdigest()[:16]
+
+
 LOADERS: dict[str, Callable[[Path], Sequence[Item]]] = {
     "gsm8k": load_gsm8k,
     "math500": load_math500,
@@ -270,6 +319,7 @@ LOADERS: dict[str, Callable[[Path], Sequence[Item]]] = {
     "gsm8k-solutions": load_gsm8k_solutions,
     "processbench": load_processbench,
     "imo-proofbench": load_proofbench,
+    "minif2f": load_formal,
 }
 
 
@@ -325,18 +375,21 @@ __all__ = [
     "DEFAULT_FILES",
     "LOADERS",
     "AnswerItem",
+    "FormalItem",
     "Item",
     "ProofItem",
     "SolutionItem",
     "default_path",
     "gsm8k_reference",
     "load_aime24",
+    "load_formal",
     "load_gsm8k",
     "load_gsm8k_solutions",
     "load_math500",
     "load_processbench",
     "load_proofbench",
     "number_steps",
+    "path_digest",
     "reference_answer",
     "stratified_subset",
 ]

@@ -36,7 +36,6 @@ from fansi.evals.runner import (
     EvalOptions,
     ItemReport,
     ResultsFile,
-    file_digest,
     git_commit,
     peak_rss_mb,
 )
@@ -57,19 +56,21 @@ Row = dict[str, Any]
 
 
 def _runner(kind: Kind) -> Callable[[Env, data.Item], Awaitable[tuple[Row, list[CallCost]]]]:
-    from fansi.evals import tasks_answers, tasks_proofs, tasks_verifier
+    from fansi.evals import tasks_answers, tasks_formal, tasks_proofs, tasks_verifier
 
     return {"answers": tasks_answers.run_item, "verifier": tasks_verifier.run_item,
-            "proofs": tasks_proofs.run_item}[kind]
+            "proofs": tasks_proofs.run_item, "formal": tasks_formal.run_item}[kind]
 
 
 def _describe(kind: Kind, row: Mapping[str, Any]) -> str:
-    from fansi.evals import tasks_answers, tasks_proofs, tasks_verifier
+    from fansi.evals import tasks_answers, tasks_formal, tasks_proofs, tasks_verifier
 
     if kind == "answers":
         return tasks_answers.describe(row)
     if kind == "verifier":
         return tasks_verifier.describe(row)
+    if kind == "formal":
+        return tasks_formal.describe(row)
     return tasks_proofs.describe(row)
 
 
@@ -115,7 +116,7 @@ async def run_eval(
     model = settings.model if backend is None else backend.name
     checksum = api.model_checksum(model)
     wanted = {k: v for k, v in settings.model_dump(mode="json").items() if k not in RESULT_NEUTRAL}
-    manifest = {"task": task.name, "model": model, "data_digest": file_digest(path),
+    manifest = {"task": task.name, "model": model, "data_digest": data.path_digest(path),
                 "settings": wanted, "vote_n": options.vote_n,
                 "schedules": list(options.schedules), "scale_n": list(options.scale_n)}
     results = ResultsFile(options.out, manifest)
@@ -202,13 +203,17 @@ def _shown_options(task: Task, options: EvalOptions, n: int) -> dict[str, str]:
                                  f"n {', '.join(map(str, options.scale_n)) or n}")
     if task.kind == "proofs":
         shown["subset"] = options.subset
+    if task.kind == "formal":
+        from fansi.evals.tasks_formal import attempt_grid
+
+        shown["attempt budgets"] = ", ".join(map(str, attempt_grid(n)))
     return shown
 
 
 def summarize(task: Task, rows: Sequence[Row], options: EvalOptions, settings: Settings,
               model: str, checksum: str | None, seed: int) -> Summary:
     """The task's summary of ``rows``, with calibration for answers and verifiers."""
-    from fansi.evals import tasks_answers, tasks_proofs, tasks_verifier
+    from fansi.evals import tasks_answers, tasks_formal, tasks_proofs, tasks_verifier
 
     if task.kind == "answers":
         summary = tasks_answers.summarize(rows, options.out, task.title)
@@ -218,6 +223,8 @@ def summarize(task: Task, rows: Sequence[Row], options: EvalOptions, settings: S
         summary = tasks_verifier.summarize(rows, options.out, task.title)
         outcomes = [(r["id"], r["fansi_confidence"], not r["wrong"]) for r in rows]
         _calibrate(summary, task, "verify", outcomes, options, settings, model, checksum, seed)
+    elif task.kind == "formal":
+        summary = tasks_formal.summarize(rows, options.out, task.title)
     else:
         summary = tasks_proofs.summarize(rows, options.out, task.title, options.human_grades)
     return summary
