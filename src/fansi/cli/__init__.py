@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "show": ("fansi.cli.runs", "show", "Show a run's tree of candidates and verifications."),
     "models": ("fansi.cli.models", "models", "List the known models and their state."),
     "eval": ("fansi.cli.eval", "eval_group", "Measure accuracy, verifier quality and calibration."),
+    "serve": ("fansi.cli.serve", "serve", "Serve a web page, a JSON API and an OpenAI-style API."),
 }
 
 

@@ -163,6 +163,34 @@ MIGRATIONS: tuple[Migration, ...] = (
         # A replayed call must read the same probabilities, so the cache keeps them.
         "ALTER TABLE calls ADD COLUMN logprobs_json TEXT",
     ),
+    # 3: the service's jobs and the events each one reported.
+    (
+        # A job's id is its run's id. There is no foreign key: a queued job
+        # has no run yet (the run is made when the job starts).
+        f"""
+        CREATE TABLE jobs (
+            id TEXT PRIMARY KEY,
+            created_at TEXT NOT NULL DEFAULT {_NOW},
+            updated_at TEXT NOT NULL DEFAULT {_NOW},
+            status TEXT NOT NULL DEFAULT 'queued'
+                CHECK (status IN ('queued', 'running', 'finished', 'failed', 'cancelled')),
+            request_json TEXT NOT NULL,
+            error TEXT
+        )
+        """,
+        "CREATE INDEX jobs_status ON jobs(status)",
+        "CREATE INDEX jobs_created_at ON jobs(created_at)",
+        f"""
+        CREATE TABLE job_events (
+            job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+            seq INTEGER NOT NULL CHECK (seq >= 1),
+            kind TEXT NOT NULL,
+            data_json TEXT NOT NULL,
+            created_at TEXT NOT NULL DEFAULT {_NOW},
+            PRIMARY KEY (job_id, seq)
+        )
+        """,
+    ),
 )
 
 #: The schema version this fansi writes and understands.
