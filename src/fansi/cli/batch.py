@@ -20,8 +20,12 @@ from fansi.cli.options import model_options, search_options, settings_from
               help="Problems solved at once [1 for local models, FANSI_CONCURRENCY for servers].")
 @click.option("--limit", type=int, help="Only the first N problems.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per problem.")
+@click.option("--ray", "ray", is_flag=False, flag_value="local", default=None,
+              metavar="[ADDRESS]",
+              help="Spread the problems over a Ray cluster (auto, HOST:PORT); with no "
+                   "address, a local one. --concurrency is then per worker.")
 def run(file: str, concurrency: int | None, limit: int | None, as_json: bool,
-        **flags: Any) -> None:
+        ray: str | None, **flags: Any) -> None:
     """Solve every problem in FILE, a JSONL file with one object per line.
 
     Each line needs the problem under "problem", "question" or "text", and
@@ -63,8 +67,20 @@ def run(file: str, concurrency: int | None, limit: int | None, as_json: bool,
             f"tokens={line['tokens']:,} {line['seconds']:.0f}s run={line['run_id']}{cached}"
         )
 
-    totals = asyncio.run(asolve_many(problems, settings, concurrency=concurrency,
-                                     on_result=report))
+    if ray is None:
+        totals = asyncio.run(asolve_many(problems, settings, concurrency=concurrency,
+                                         on_result=report))
+    else:
+        from fansi.distributed.batch import solve_many
+
+        def report_failure(line: dict[str, Any]) -> None:
+            report(line)
+            if line.get("error"):
+                click.secho(f"  {line['id']} failed: {line['error']}", err=True)
+
+        totals = asyncio.run(solve_many(problems, settings, concurrency=concurrency,
+                                        address=None if ray == "local" else ray,
+                                        on_result=report_failure))
     click.secho(
         f"{totals['problems']} problem(s): {totals['pass']} pass, {totals['fail']} fail, "
         f"{totals['unknown']} unknown; correct {totals['correct']}/{totals['with_reference']} "

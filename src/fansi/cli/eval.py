@@ -71,6 +71,10 @@ def _task_options(kind: str, fn: F) -> F:
         click.option("--concurrency", "-c", type=click.IntRange(min=1),
                      help="Items at once [1 for local models, FANSI_CONCURRENCY for servers]."),
         click.option("--quiet", "-q", is_flag=True, help="No progress on standard error."),
+        click.option("--ray", "ray", is_flag=False, flag_value="local", default=None,
+                     metavar="[ADDRESS]",
+                     help="Run the items on a Ray cluster (auto, HOST:PORT); with no "
+                          "address, a local one. --concurrency is then per worker."),
     ]
     if kind == "answers":
         options += [
@@ -113,6 +117,7 @@ def _run(task: str, flags: dict[str, Any]) -> None:
     from fansi.evals.runner import EvalOptions, ItemReport
 
     quiet = flags.pop("quiet")
+    ray = flags.pop("ray")
     options = EvalOptions(
         task=task,
         out=flags.pop("out") or Path(f"eval-{task}"),
@@ -139,7 +144,13 @@ def _run(task: str, flags: dict[str, Any]) -> None:
                        err=True)
 
     try:
-        summary = asyncio.run(run_eval(options, settings, on_item=progress, on_note=note))
+        if ray is None:
+            summary = asyncio.run(run_eval(options, settings, on_item=progress, on_note=note))
+        else:
+            from fansi.distributed.evals import run_eval as run_on_ray
+
+            summary = asyncio.run(run_on_ray(options, settings, on_item=progress, on_note=note,
+                                             address=None if ray == "local" else ray))
     except KeyboardInterrupt:
         click.echo("\ninterrupted; run the same command again to continue the eval.", err=True)
         raise
