@@ -234,8 +234,9 @@ async def events(
     Last-Event-ID) until the job ends: the engine's (``candidate_written``,
     ``verification_finished``, …) and the job's own (``job_queued``,
     ``job_started``, ``job_finished``, ``job_failed``, ``job_cancelled``).
-    Each has an ``id``, its number. ``token`` events carry the text being
-    written; they have no number and are not kept."""
+    Each has an ``id``, its number, and ``at``, when it was stored (UTC).
+    ``token`` events carry the text being written; they have no number and
+    are not kept."""
     async with service.listen(job.id) as wakeups:
         last = start
         while not service.closing:
@@ -243,7 +244,8 @@ async def events(
             ended = now is None or now.status in TERMINAL
             batch = service.jobs.events(job.id, after=last, limit=BATCH)
             for event in batch:
-                yield ServerSentEvent(data={"seq": event.seq, "kind": event.kind, **event.data},
+                yield ServerSentEvent(data={"seq": event.seq, "kind": event.kind,
+                                            "at": event.created_at, **event.data},
                                       event=event.kind, id=str(event.seq))
                 last = event.seq
             if len(batch) == BATCH:
