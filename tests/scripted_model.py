@@ -21,6 +21,8 @@ def step_of(messages: Sequence[Message], params: GenerateParams) -> str:
         return "verify"
     if params.json_schema == META_SCHEMA:
         return "meta"
+    if params.json_schema is not None and "addressed" in params.json_schema["properties"]:
+        return "addressed"
     text = "\n".join(m.content for m in messages)
     if "Write the program for the problem" in text:
         return "program"
@@ -83,6 +85,8 @@ class Model:
             text = self.refined[min(self.revised, len(self.refined) - 1)]
             self.revised += 1
             return candidate_text(text)
+        if step == "addressed":
+            return '{"quote": "", "addressed": false}'
         if step == "program":
             return self.program
         if step == "claims":

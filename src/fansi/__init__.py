@@ -25,10 +25,15 @@ def __getattr__(name: str) -> object:
         from fansi import api
 
         return getattr(api, name)
+    if name in _PROVE:
+        from fansi import provers
+
+        return getattr(provers, name)
     raise AttributeError(f"module 'fansi' has no attribute {name!r}")
 
 
 _API = ("solve", "asolve", "verify", "averify", "aresume")
+_PROVE = ("prove", "aprove")
 
 __all__ = [
     "Budget",
@@ -43,9 +48,11 @@ __all__ = [
     "Usage",
     "Verification",
     "__version__",
+    "aprove",
     "aresume",
     "asolve",
     "averify",
+    "prove",
     "solve",
     "verify",
 ]

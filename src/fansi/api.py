@@ -328,6 +328,9 @@ async def aresume(
         if record.settings.get("mode") == "verify":
             raise InputError(f"run {run_id} graded a given solution; verify it again instead",
                              hint="Run `fansi verify` with the same problem and solution.")
+        if record.settings.get("mode") == "prove":
+            raise InputError(f"run {run_id} is a formal proof search",
+                             hint="Run `fansi prove FILE.v` again; it continues its runs.")
         problem = store.problem(record.problem_id)
         assert problem is not None
         # What the run decided by comes from the run; where and how fast, from here.

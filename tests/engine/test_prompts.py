@@ -35,7 +35,7 @@ def test_templates_load_with_includes_expanded(name: str) -> None:
     # writes or judges a solution (not those that ask for code).
     assert load("verify").system.count("## Rubric") == 1
     assert ("## Rubric" in template.system) == (name not in ("program", "claims",
-                                                             "generate_plain"))
+                                                             "generate_plain", "addressed"))
 
 
 def test_writer_and_verifier_share_the_same_rubric_text() -> None:

@@ -41,7 +41,7 @@ def _text(messages: Sequence[Message]) -> str:
 
 def answer_model(messages: Sequence[Message], params: GenerateParams) -> Reply:
     step = step_of(messages, params)
-    if step in ("program", "claims"):
+    if step in ("program", "claims", "addressed"):
         return "no code"
     if step == "generate":
         match = PROBLEM.search(_text(messages))
@@ -57,7 +57,7 @@ def answer_model(messages: Sequence[Message], params: GenerateParams) -> Reply:
 
 def solution_model(messages: Sequence[Message], params: GenerateParams) -> Reply:
     step = step_of(messages, params)
-    if step in ("program", "claims"):
+    if step in ("program", "claims", "addressed"):
         return "no code"
     reviewed = under_review(messages)
     if step == "meta":

@@ -180,5 +180,5 @@ def vote_share(pool: Sequence[Checked], chosen: Checked,
     return mine.weight / total if total > 0 else 1.0 / len(found)
 
 
-__all__ = ["Cluster", "best_first", "clear", "clusters", "p_pass", "rank", "score", "verdict_p_pass",
-           "vote_share", "vote_weight"]
+__all__ = ["Cluster", "best_first", "clear", "clusters", "p_pass", "rank", "score",
+           "verdict_p_pass", "vote_share", "vote_weight"]

@@ -35,8 +35,6 @@ import fansi.checks.arithmetic
 import fansi.checks.programs  # noqa: F401
 from fansi.backends import Backend
 from fansi.checks import CheckPool
-from fansi.config import Checks
-from fansi.engine.checkers import Checker, answer_agreement
 from fansi.prompts import fence, load
 from fansi.records import (
     Candidate,
@@ -202,22 +200,6 @@ async def program_votes(
     return votes
 
 
-#: Checkers that call a model (so they spend budget).
-MODEL_CHECKERS: frozenset[Checker] = frozenset({executed_claims})
-
-
-def checkers_for(level: Checks) -> tuple[Checker, ...]:
-    """The checkers a ``checks`` setting allows, in the order they run: answer
-    agreement always (it only compares answers); arithmetic unless ``none``;
-    model-written assertions only with ``all``."""
-    chosen: list[Checker] = [answer_agreement]
-    if level != "none":
-        chosen.append(arithmetic_steps)
-    if level == "all":
-        chosen.append(executed_claims)
-    return tuple(chosen)
-
-
-__all__ = ["MAX_OUTPUT_CHARS", "MODEL_CHECKERS", "RUN_TIMEOUT_S", "ProgramVote", "arithmetic_steps",
-           "checkers_for", "claims_messages", "code_block", "executed_claims",
+__all__ = ["MAX_OUTPUT_CHARS", "RUN_TIMEOUT_S", "Gate", "Params", "ProgramVote", "arithmetic_steps",
+           "claims_messages", "code_block", "executed_claims",
            "program_messages", "program_votes", "split_steps"]

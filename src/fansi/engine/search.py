@@ -43,9 +43,10 @@ from fansi.engine import evidence, steps
 from fansi.engine.budget import Meter, MeteredBackend, SearchConfig, derive_seed
 from fansi.engine.checked import Checked, Outcome, outcome
 from fansi.engine.checkers import Checker, answer_agreement, clusters, run_checks, support
+from fansi.engine.checklist import MODEL_CHECKERS, checkers_for
 from fansi.engine.confidence import confidence
 from fansi.engine.events import Event, EventHandler, EventKind
-from fansi.engine.executed import MODEL_CHECKERS, ProgramVote, checkers_for, program_votes
+from fansi.engine.executed import ProgramVote, program_votes
 from fansi.errors import BackendError
 from fansi.parse import COPIED, final_answer
 from fansi.records import (

@@ -34,9 +34,6 @@ from fansi.parse import (
     parse_verdict,
     score_distribution,
 )
-
-#: Alternatives read per token of a verdict, for the score's distribution.
-SCORE_ALTERNATIVES = 5
 from fansi.prompts import fence, load
 from fansi.records import (
     Candidate,
@@ -48,6 +45,9 @@ from fansi.records import (
     Problem,
     Verification,
 )
+
+#: Alternatives read per token of a verdict, for the score's distribution.
+SCORE_ALTERNATIVES = 5
 
 
 def new_id() -> str:

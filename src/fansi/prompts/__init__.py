@@ -41,6 +41,7 @@ USER_SPLIT = "<!-- user -->"
 #: Template names shipped with fansi (files ``<name>.md``).
 TEMPLATES = (
     "generate", "generate_plain", "verify", "meta_check", "refine", "program", "claims",
+    "addressed",
 )
 
 _PLACEHOLDER = re.compile(r"\{\{([a-z_]+)\}\}")

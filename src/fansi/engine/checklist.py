@@ -1,0 +1,32 @@
+"""Which checkers run: the list a ``checks`` setting allows, in order."""
+
+from __future__ import annotations
+
+from fansi.config import Checks
+from fansi.engine.checkers import Checker, answer_agreement
+from fansi.engine.executed import arithmetic_steps, executed_claims
+from fansi.engine.manipulation import manipulation_model, manipulation_text
+
+#: Checkers that call a model (so they spend budget).
+MODEL_CHECKERS: frozenset[Checker] = frozenset({executed_claims, manipulation_model})
+
+
+def checkers_for(level: Checks) -> tuple[Checker, ...]:
+    """The checkers a ``checks`` setting allows, in the order they run.
+
+    Always: answer agreement and the manipulation detector, which only read
+    text. Unless ``none``: arithmetic steps, evaluated by fansi's own parser.
+    With ``all``: the model-written checks (assertions of the candidate's
+    claims, executed in the sandbox) and the verifier model's manipulation
+    screen. The program votes of :func:`fansi.engine.executed.program_votes`
+    also need ``all``.
+    """
+    chosen: list[Checker] = [answer_agreement, manipulation_text]
+    if level != "none":
+        chosen.append(arithmetic_steps)
+    if level == "all":
+        chosen += [manipulation_model, executed_claims]
+    return tuple(chosen)
+
+
+__all__ = ["MODEL_CHECKERS", "checkers_for"]
