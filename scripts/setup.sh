@@ -58,7 +58,7 @@ fi
 # 4. fansi and its dependencies (llama-cpp-python from the wheel above).
 # `local` is the in-process llama.cpp backend the embedded model needs.
 extra="[local]"
-[ $DEV = 1 ] && extra="[local,dev]"
+[ $DEV = 1 ] && extra="[local,ray,dev]"
 say "installing fansi$extra"
 "${PIP[@]}" install --find-links "$WHEELS" "llama-cpp-python==$LLAMA_VERSION" -e ".$extra"
 

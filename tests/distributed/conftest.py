@@ -17,10 +17,6 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "ray: runs on a local Ray cluster (the ray extra)")
-
-
 @pytest.fixture(scope="session")
 def ray_cluster() -> Iterator[ModuleType]:
     """Ray, connected to a local cluster started for the session."""

@@ -52,6 +52,7 @@ def false_pass_at(confidence: Sequence[float], correct: Sequence[bool],
 
 
 Row = dict[str, Any]
+ItemRunner = Callable[[Env, data.Item], Awaitable[tuple[Row, list[CallCost]]]]
 
 
 
@@ -93,6 +94,7 @@ async def run_eval(
     backend: Backend | None = None,
     on_item: Callable[[ItemReport], None] | None = None,
     on_note: Callable[[str], None] | None = None,
+    item_runner: Callable[[ItemRunner], ItemRunner] | None = None,
 ) -> Summary:
     """Run an eval into ``options.out`` and return its summary.
 
@@ -103,6 +105,8 @@ async def run_eval(
             (it is not closed here); its ``name`` then stands for the model.
         on_item: Called after each item that was computed (not those reused).
         on_note: Called with a line about the plan (items, already done).
+        item_runner: Wraps how one item runs (``fansi eval --ray`` sends each
+            item to a worker).
     """
     from fansi import api
     from fansi.checks import CheckPool
@@ -131,7 +135,11 @@ async def run_eval(
             with Store.open(settings.store_path) as store:
                 async with CheckPool() as checks:
                     env = Env(settings, inner, model, checksum, store, checks, options)
-                    await _run_items(env, task, todo, len(items), results, rows, on_item)
+                    run_item = _runner(task.kind)
+                    if item_runner is not None:
+                        run_item = item_runner(run_item)
+                    await _run_items(env, task, run_item, todo, len(items), results, rows,
+                                     on_item)
         finally:
             if own:
                 await inner.aclose()
@@ -160,10 +168,9 @@ def _create(settings: Settings) -> Backend:
     return create_backend(settings.model, settings)
 
 
-async def _run_items(env: Env, task: Task, todo: Sequence[data.Item], total: int,
-                     results: ResultsFile, rows: dict[str, Row],
+async def _run_items(env: Env, task: Task, run_item: ItemRunner, todo: Sequence[data.Item],
+                     total: int, results: ResultsFile, rows: dict[str, Row],
                      on_item: Callable[[ItemReport], None] | None) -> None:
-    run_item = _runner(task.kind)
     limit = env.options.concurrency or (
         env.settings.concurrency if env.backend.max_concurrency > 1 else 1)
     gate = asyncio.Semaphore(limit)
