@@ -30,9 +30,15 @@ fi
 
 "$PYTHON" -c 'import sys; assert sys.version_info >= (3, 11), "fansi needs Python 3.11+"'
 
-# Test tiers beyond the main job: Coq for the formal tier (quick when present).
+# Test tiers beyond the main job: Coq for the formal tier, Debian's Chromium
+# for the web page's browser tests (quick when present).
 if [ $DEV = 1 ]; then
   bash scripts/install-coq.sh
+  if ! command -v chromium >/dev/null; then
+    say "installing chromium (browser tests of the web page)"
+    if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+    $SUDO apt-get update -qq && $SUDO apt-get install -y -qq chromium fonts-noto-cjk
+  fi
 fi
 
 # 2. Skip everything when nothing changed since the last successful run.
@@ -58,7 +64,7 @@ fi
 # 4. fansi and its dependencies (llama-cpp-python from the wheel above).
 # `local` is the in-process llama.cpp backend the embedded model needs.
 extra="[local]"
-[ $DEV = 1 ] && extra="[local,ray,dev]"
+[ $DEV = 1 ] && extra="[local,ray,serve,dev]"
 say "installing fansi$extra"
 "${PIP[@]}" install --find-links "$WHEELS" "llama-cpp-python==$LLAMA_VERSION" -e ".$extra"
 

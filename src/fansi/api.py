@@ -115,7 +115,8 @@ async def _opened(settings: Settings, store: Store | None) -> AsyncIterator[Stor
 
 
 @asynccontextmanager
-async def _backend(settings: Settings, given: Backend | None) -> AsyncIterator[Backend]:
+async def opened_backend(settings: Settings, given: Backend | None) -> AsyncIterator[Backend]:
+    """``given``, or the backend of ``settings.model``, closed on exit."""
     if given is not None:
         yield given
         return
@@ -207,7 +208,7 @@ async def run_stored(
                                    fansi_version=__version__, model=model,
                                    model_checksum=model_checksum(model), run_id=run_id)
         assert run_id is not None
-        async with _backend(settings, backend) as inner, _pool(checks) as pool, \
+        async with opened_backend(settings, backend) as inner, _pool(checks) as pool, \
                 _verifier(settings, verifier) as judge:
             stack = backend_stack(inner, db, run_id, on_token=on_token, wrap=wrap)
             checking = None if judge is None else backend_stack(judge, db, run_id, wrap=wrap)
@@ -371,10 +372,9 @@ async def asolve_many(
         Totals: problems, pass / fail / unknown, correct of those with a
         reference, tokens and seconds.
     """
-    totals: dict[str, Any] = {"problems": 0, "pass": 0, "fail": 0, "unknown": 0,
-                              "correct": 0, "with_reference": 0, "tokens": 0, "seconds": 0.0}
+    totals = new_totals()
     started = time.monotonic()
-    async with _backend(settings, None) as backend:
+    async with opened_backend(settings, None) as backend:
         limit = concurrency or (settings.concurrency if backend.max_concurrency > 1 else 1)
         gate = asyncio.Semaphore(limit)
         with Store.open(settings.store_path) as store:
@@ -391,21 +391,33 @@ async def asolve_many(
                                                     backend=backend, store=store, checks=checks)
                             line = summary(index, problem, result_dict(done.result),
                                            skipped=False)
-                    if problem.answer is not None:
-                        line["correct"] = (await equivalent(problem.answer, line["answer"],
-                                                            pool=checks)
-                                           if line["answer"] else False)
-                        totals["with_reference"] += 1
-                        totals["correct"] += line["correct"] is True
-                    totals["problems"] += 1
-                    totals[line["verdict"]] += 1
-                    totals["tokens"] += line["tokens"]
+                    await tally(totals, problem, line, checks)
                     if on_result is not None:
                         on_result(line)
 
                 await asyncio.gather(*(one(i, p) for i, p in enumerate(problems)))
     totals["seconds"] = time.monotonic() - started
     return totals
+
+
+def new_totals() -> dict[str, Any]:
+    """The totals of a batch before its first problem."""
+    return {"problems": 0, "pass": 0, "fail": 0, "unknown": 0, "correct": 0,
+            "with_reference": 0, "tokens": 0, "seconds": 0.0}
+
+
+async def tally(totals: dict[str, Any], problem: Problem, line: dict[str, Any],
+                checks: CheckPool) -> None:
+    """Count one problem's summary line into a batch's totals; a reference answer
+    marks the line correct or wrong by symbolic equivalence."""
+    if problem.answer is not None:
+        line["correct"] = (await equivalent(problem.answer, line["answer"], pool=checks)
+                           if line["answer"] else False)
+        totals["with_reference"] += 1
+        totals["correct"] += line["correct"] is True
+    totals["problems"] += 1
+    totals[line["verdict"]] += 1
+    totals["tokens"] += line["tokens"]
 
 
 def summary(index: int, problem: Problem, result: Mapping[str, Any], *, skipped: bool

@@ -38,16 +38,14 @@ import asyncio
 import hashlib
 import json
 import re
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from fansi import prompts
 from fansi._version import __version__
-from fansi.api import Wrap, backend_stack, model_checksum, stored_settings
-from fansi.backends import Backend, create_backend
+from fansi.api import Wrap, backend_stack, model_checksum, opened_backend, stored_settings
+from fansi.backends import Backend
 from fansi.config import RESULT_NEUTRAL, Settings, load_settings
 from fansi.engine.budget import SearchConfig
 from fansi.errors import InputError
@@ -288,20 +286,6 @@ async def prove_stored(
     return proof
 
 
-@asynccontextmanager
-async def _backend(settings: Settings, given: Backend | None) -> AsyncIterator[Backend]:
-    if given is not None:
-        yield given
-        return
-    # Local models load on their first call, so a file the portfolio proves
-    # costs no model load.
-    made = create_backend(settings.model, settings)
-    try:
-        yield made
-    finally:
-        await made.aclose()
-
-
 _CHARACTER = re.compile(r"at character (\d+)")
 
 
@@ -366,7 +350,7 @@ async def aprove(
     model = backend.name if backend is not None else settings.model
     proofs: list[TheoremProof] = []
     with Store.open(settings.store_path) as store:
-        async with _backend(settings, backend) as inner:
+        async with opened_backend(settings, backend) as inner:
             for theorem in parsed.theorems:
                 proofs.append(await prove_stored(theorem, settings, backend=inner, store=store,
                                                  coq=coq, model=model, on_event=on_event))

@@ -24,6 +24,7 @@ from fansi.store.db import MIGRATIONS, Migration, connect, schema_version
 RELEASED = {
     1: "2cc5c4e31245b2e3d95dfee6fe31aeeab59cc0b74ef5d2f4abc88bcd22551219",
     2: "3dfe5e718d509f0ed97e201900117e0e45d751e8f001b2f07d06cf94989124df",
+    3: "be53cf62ea52f8c3daaf526086b0e953e92d01b4425caa5e417ef331423fefb0",
 }
 
 
@@ -82,7 +83,7 @@ def test_a_version_1_store_migrates_forward_and_keeps_its_rows(tmp_path: Path) -
         [call] = store.calls("r1")
         assert (call.messages, call.params) == ((Message("user", "hi"),), GenerateParams(seed=7))
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
 
 
 def test_the_new_columns_and_table_round_trip_in_a_migrated_store(tmp_path: Path) -> None:

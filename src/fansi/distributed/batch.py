@@ -21,7 +21,7 @@ from typing import Any
 
 from fansi import api
 from fansi._version import __version__
-from fansi.checks import CheckPool, equivalent
+from fansi.checks import CheckPool
 from fansi.config import Settings
 from fansi.distributed.pool import ATTEMPTS, WorkerPool, connected
 from fansi.distributed.relay import Receiver, finished_calls
@@ -94,8 +94,7 @@ async def solve_many(
     Returns:
         The totals of ``asolve_many``, plus ``failed``: problems given up on.
     """
-    totals: dict[str, Any] = {"problems": 0, "pass": 0, "fail": 0, "unknown": 0, "failed": 0,
-                              "correct": 0, "with_reference": 0, "tokens": 0, "seconds": 0.0}
+    totals = {**api.new_totals(), "failed": 0}
     started = time.monotonic()
     with connected(address) as ray, Store.open(settings.store_path) as store, \
             CheckPool() as checks:
@@ -120,15 +119,7 @@ async def solve_many(
                         line = failed_line(index, problem, run_id, outcome.error)
                         mark_failed(store, problem, settings, run_id, outcome.error)
                         totals["failed"] += 1
-                if problem.answer is not None:
-                    line["correct"] = (await equivalent(problem.answer, line["answer"],
-                                                        pool=checks)
-                                       if line["answer"] else False)
-                    totals["with_reference"] += 1
-                    totals["correct"] += line["correct"] is True
-                totals["problems"] += 1
-                totals[line["verdict"]] += 1
-                totals["tokens"] += line["tokens"]
+                await api.tally(totals, problem, line, checks)
                 if on_result is not None:
                     on_result(line)
 
