@@ -33,7 +33,7 @@ from fansi.records import Problem
 from fansi.store import CachedBackend, Store
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from hacking_suite import CORRECT, WRONG, variants  # noqa: E402
+from hacking_suite import CORRECT, WRONG, variants
 
 
 @dataclass
