@@ -1,6 +1,6 @@
 """Benchmark of `fansi serve` on the fake backend (not a test; run it by hand).
 
-    python tests/serve/bench_serve.py [--clients 50] [--seconds 5]
+    python benchmarks/serve.py [--clients 50] [--seconds 5]
 
 Starts `fansi serve --model fake` in a subprocess on loopback (its own
 FANSI_HOME in a temporary folder) and measures, from one client process:
