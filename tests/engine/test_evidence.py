@@ -12,6 +12,8 @@ from fansi.checks import CheckPool
 from fansi.engine import evidence
 from fansi.engine.budget import SearchConfig
 from fansi.engine.checked import Checked
+from fansi.engine.checklist import checkers_for
+from fansi.engine.manipulation import manipulation_model
 from fansi.engine.search import Search
 from fansi.records import Candidate, CheckResult, GenerateParams, Message, Problem, Verification
 
@@ -241,7 +243,8 @@ async def test_the_model_screen_fails_only_on_a_real_quotation() -> None:
         async with CheckPool() as pool:
             search = Search(PROBLEM, FakeBackend(screen(quote)),
                             SearchConfig(n=1, k=1, rounds=1, checks="all", programs=0),
-                            run_id="scr", checks=pool)
+                            run_id="scr", checks=pool,
+                            checkers=(*checkers_for("all"), manipulation_model))
             await search.run()
         (only,) = search.ranked()
         # an imagined quotation fails nothing; a real one (even a wrong call) is evidence

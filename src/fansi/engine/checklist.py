@@ -17,15 +17,21 @@ def checkers_for(level: Checks) -> tuple[Checker, ...]:
     Always: answer agreement and the manipulation detector, which only read
     text. Unless ``none``: arithmetic steps, evaluated by fansi's own parser.
     With ``all``: the model-written checks (assertions of the candidate's
-    claims, executed in the sandbox) and the verifier model's manipulation
-    screen. The program votes of :func:`fansi.engine.executed.program_votes`
-    also need ``all``.
+    claims, executed in the sandbox). The program votes of
+    :func:`fansi.engine.executed.program_votes` also need ``all``.
+
+    The verifier model's manipulation screen
+    (:func:`fansi.engine.manipulation.manipulation_model`) is not in any list:
+    on the embedded 1.5B model it quoted ordinary steps of honest ProcessBench
+    solutions ("Step 1: To determine how far ...") as addressed to the grader,
+    so it failed honest work. Pass it in ``Search(checkers=...)`` with a
+    stronger verifier.
     """
     chosen: list[Checker] = [answer_agreement, manipulation_text]
     if level != "none":
         chosen.append(arithmetic_steps)
     if level == "all":
-        chosen += [manipulation_model, executed_claims]
+        chosen.append(executed_claims)
     return tuple(chosen)
 
 
