@@ -24,6 +24,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "models": ("fansi.cli.models", "models", "List the known models and their state."),
     "eval": ("fansi.cli.eval", "eval_group", "Measure accuracy, verifier quality and calibration."),
     "serve": ("fansi.cli.serve", "serve", "Serve a web page, a JSON API and an OpenAI-style API."),
+    "label": ("fansi.cli.learn", "label", "Label candidates by scaled verification."),
+    "export": ("fansi.cli.learn", "export", "Write labelled candidates as a training dataset."),
+    "learn": ("fansi.cli.learn", "learn_group", "Train on exported data (TRL) and write GGUF."),
 }
 
 
