@@ -61,10 +61,19 @@ if ! ls "$WHEELS"/llama_cpp_python-"$LLAMA_VERSION"-*.whl >/dev/null 2>&1; then
     "llama-cpp-python==$LLAMA_VERSION" -w "$WHEELS"
 fi
 
+# The learn tier converts trained models back to GGUF with llama.cpp's own
+# converter, which ships only in llama-cpp-python's source distribution: keep
+# it beside the wheel, so that neither the tests nor `fansi learn converter`
+# need the network later.
+if [ $DEV = 1 ] && ! ls "$WHEELS"/llama_cpp_python-"$LLAMA_VERSION".tar.gz >/dev/null 2>&1; then
+  say "keeping llama-cpp-python's source for the GGUF converter"
+  "${PIP[@]}" download --no-deps --no-binary :all: "llama-cpp-python==$LLAMA_VERSION" -d "$WHEELS"
+fi
+
 # 4. fansi and its dependencies (llama-cpp-python from the wheel above).
 # `local` is the in-process llama.cpp backend the embedded model needs.
 extra="[local]"
-[ $DEV = 1 ] && extra="[local,ray,serve,dev]"
+[ $DEV = 1 ] && extra="[local,ray,serve,learn,dev]"
 say "installing fansi$extra"
 "${PIP[@]}" install --find-links "$WHEELS" "llama-cpp-python==$LLAMA_VERSION" -e ".$extra"
 

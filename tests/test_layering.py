@@ -23,7 +23,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "fansi"
 LAYERS: list[set[str]] = [
     {"cli"},
     {"serve"},
-    {"evals", "learn", "distributed"},
+    {"evals", "learn", "distributed", "rewards"},
     {"api", "provers"},
     {"engine"},
     {"formal"},

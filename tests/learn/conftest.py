@@ -55,10 +55,6 @@ def verifier() -> type[Verifier]:
     return Verifier
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "learn: trains the tiny model with TRL on CPU (plumbing)")
-
-
 @pytest.fixture(autouse=True)
 def offline(monkeypatch: pytest.MonkeyPatch) -> None:
     """The Hugging Face libraries never reach the network in these tests."""
