@@ -61,10 +61,14 @@ def test_solve_on_fake_prints_text_and_json() -> None:
     code, out, _ = run("solve", "--model", "fake", "What is 1+1?")
     assert code == 0
     assert "What is 1+1?" in out  # the echo model repeats its prompt
-    assert "verdict: UNKNOWN" in out  # an echo is no verdict: never a pass
+    # The echo repeats the prompt's fence markers and its "Self-score" line: text
+    # addressed to the grader, so a failed manipulation check, never a pass.
+    assert "verdict: FAIL" in out
+    assert "executed check manipulation: FAILED" in out
     code, out, _ = run("solve", "--model", "fake", "--json", "-q", "What is 1+1?")
     data = json.loads(out)
-    assert data["verdict"] == "unknown"
+    assert data["verdict"] == "fail"
+    assert [c["kind"] for c in data["checks"] if not c["passed"]] == ["manipulation"]
     assert data["best"]["solution"]
     assert data["usage"]["completion_tokens"] > 0
     assert data["calibrated"] is False

@@ -27,7 +27,7 @@ def run(*args: str) -> tuple[int, str, str]:
 
 def scripted(monkeypatch: pytest.MonkeyPatch, backend: FakeBackend) -> None:
     """Make the command's model this scripted backend."""
-    monkeypatch.setattr("fansi.provers.create_backend", lambda spec, settings: backend)
+    monkeypatch.setattr("fansi.api.create_backend", lambda spec, settings: backend)
 
 
 @pytest.mark.formal
