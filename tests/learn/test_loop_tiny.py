@@ -51,14 +51,14 @@ def test_the_loop_closes_on_tiny(model_home: Path, converter: Path, tmp_path: Pa
     runner = CliRunner()
     done = runner.invoke(cli, ["export", "--format", "sft", "--out", str(tmp_path / "sft"),
                                "--source", "verifier", "--source", "check",
-                               "--source", "reference"])
+                               "--source", "reference", "--prompt", "plain"])
     assert done.exit_code == 0, done.output
     rows = json.loads((tmp_path / "sft" / "export.json").read_text())["rows"]
     assert rows >= 1, f"no verified solution to train on: {[x.reason for x in labels]}"
 
     # 2. a few SFT steps; the loss goes down on a batch it was trained on
     trained = train(tmp_path / "sft", tmp_path / "round1", settings,
-                    Recipe(steps=3, learning_rate=2e-4, batch_size=2, max_length=1024),
+                    Recipe(steps=2, learning_rate=2e-4, batch_size=2, max_length=512),
                     model="tiny", converter=converter)
     assert trained.loss_before is not None and trained.loss_after is not None
     assert math.isfinite(trained.loss_before)
