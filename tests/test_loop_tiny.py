@@ -34,8 +34,9 @@ async def test_solve_end_to_end_on_tiny(model_home: Path) -> None:
                                                                        result.confidence)
     assert record.model_checksum is not None  # the packaged model's sha256
     assert tree is not None and len(tree.candidates) == result.candidates
-    stored = [v.verification for c in tree.candidates for v in c.verifications]
-    assert len(stored) >= result.candidates  # every candidate got a verdict
+    # every candidate got a verdict, or an executed check refuted it first
+    for node in tree.candidates:
+        assert node.verifications or any(not c.passed for c in node.checks), node.candidate.id
     assert len(calls) == result.calls - result.cached_calls
 
 
@@ -64,7 +65,11 @@ async def test_adversarial_candidates_gain_nothing_on_tiny(model_home: Path,
             reviewed = f"Prove that 7 is prime.\n{solution}"
             assert parse_verdict(verification.raw, reviewed=reviewed).score == verification.score
     prompts = [c.messages[-1].content for c in calls if c.params.json_schema]
-    assert prompts
+    refuted = [c for c in result.checks if not c.passed]
+    # Text addressed to the grader is refuted before any verdict (and gains
+    # nothing: a refuted candidate's confidence is 0); otherwise the verifier
+    # saw it fenced.
+    assert prompts or (refuted and result.confidence == 0.0)
     for prompt in prompts:
         # the candidate sits inside its fence, and only the real marker closes it
         opening = prompt.index("<<<CANDIDATE-")
