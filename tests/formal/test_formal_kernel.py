@@ -19,7 +19,7 @@ AXIOMATIC = parse_file("Require Import Arith.\nParameter c : nat.\nAxiom c_spec 
                        "Theorem c_succ : c + 1 = 4.\nProof.\n").theorems[0]
 
 
-def refused(result: kernel.KernelResult, stage: kernel.Stage) -> None:
+def assert_refused(result: kernel.KernelResult, stage: kernel.Stage) -> None:
     assert not result.accepted, result
     assert result.stage == stage, result
 
@@ -45,12 +45,12 @@ def test_axioms_of_the_original_context_are_allowed(coq: Coq) -> None:
 def test_minif2f_statement_with_its_own_axioms(coq: Coq,
                                                minif2f: Callable[[str], str]) -> None:
     (theorem,) = parse_file(minif2f("amc12a_2016_p3")).theorems
-    refused(check_proof(theorem, "intros f Hf. lra.", coq=coq), "compile")
+    assert_refused(check_proof(theorem, "intros f Hf. lra.", coq=coq), "compile")
 
 
 def test_refuses_a_wrong_proof_with_the_compiler_message(coq: Coq) -> None:
     result = check_proof(NAT, "intros a b.\nreflexivity.", coq=coq)
-    refused(result, "compile")
+    assert_refused(result, "compile")
     assert "line 2 of the proof" in result.message and "reflexivity" in result.message
     assert result.error_offset == len("intros a b.\n")
 
@@ -71,7 +71,7 @@ def test_refuses_a_wrong_proof_with_the_compiler_message(coq: Coq) -> None:
     ("lia.", "Module M. End M."),
 ])
 def test_refuses_forbidden_commands_before_compiling(coq: Coq, proof: str, imports: str) -> None:
-    refused(check_proof(NAT, proof, imports=imports, coq=coq), "policy")
+    assert_refused(check_proof(NAT, proof, imports=imports, coq=coq), "policy")
 
 
 def test_refuses_a_changed_reading_of_the_statement(coq: Coq) -> None:
@@ -80,12 +80,13 @@ def test_refuses_a_changed_reading_of_the_statement(coq: Coq) -> None:
     false_in_r = parse_file("Require Import Reals.\nOpen Scope R_scope.\n"
                             "Theorem t : 1 / 2 = 0.\nProof.\n").theorems[0]
     result = check_proof(false_in_r, "reflexivity.", imports="Open Scope nat_scope.", coq=coq)
-    refused(result, "statement")
+    assert_refused(result, "statement")
     assert "original statement" in result.message
 
 
 def test_refuses_a_require_of_a_file_the_candidate_did_not_get(coq: Coq) -> None:
-    refused(check_proof(NAT, "lia.", imports="Require Import Fansi.Evil.", coq=coq), "compile")
+    assert_refused(check_proof(NAT, "lia.", imports="Require Import Fansi.Evil.", coq=coq),
+                   "compile")
 
 
 def test_refuses_a_proof_that_loops_past_the_time_limit(coq: Coq) -> None:
@@ -93,7 +94,7 @@ def test_refuses_a_proof_that_loops_past_the_time_limit(coq: Coq) -> None:
             "by (vm_compute; reflexivity).")
     result = check_proof(NAT, loop, imports="From Coq Require Import PArith.",
                          limits=Limits(seconds=3), coq=coq)
-    refused(result, "compile")
+    assert_refused(result, "compile")
     assert result.timed_out and result.seconds < 10
 
 
@@ -113,14 +114,14 @@ def test_later_stages_refuse_what_the_policy_would_have(
         coq: Coq, monkeypatch: pytest.MonkeyPatch, proof: str, imports: str,
         stage: kernel.Stage) -> None:
     monkeypatch.setattr(kernel, "policy_violation", lambda proof, imports="": None)
-    refused(check_proof(NAT, proof, imports=imports, coq=coq), stage)
+    assert_refused(check_proof(NAT, proof, imports=imports, coq=coq), stage)
 
 
 def test_coqchk_is_the_last_word(coq: Coq, monkeypatch: pytest.MonkeyPatch) -> None:
     # An axiom that slipped past Print Assumptions is still caught by coqchk.
     monkeypatch.setattr(kernel, "policy_violation", lambda proof, imports="": None)
     monkeypatch.setattr(kernel, "_allowed", lambda printed, library, own: True)
-    refused(check_proof(NAT, "destruct cheat.", imports="Axiom cheat : False.", coq=coq),
+    assert_refused(check_proof(NAT, "destruct cheat.", imports="Axiom cheat : False.", coq=coq),
             "coqchk")
 
 
