@@ -50,6 +50,7 @@ from fansi.config import RESULT_NEUTRAL, Settings, load_settings
 from fansi.engine.budget import SearchConfig
 from fansi.errors import InputError
 from fansi.formal import (
+    CLOSER,
     PORTFOLIO,
     Coq,
     FormalEvent,
@@ -119,8 +120,8 @@ class ProveResult:
 
 
 def portfolio_digest(tactics: tuple[Tactic, ...] = PORTFOLIO) -> str:
-    """A digest of the portfolio, so that a changed list starts new runs."""
-    text = json.dumps([[t.name, t.script, t.imports] for t in tactics])
+    """A digest of the portfolio and the closer, so that a changed list starts new runs."""
+    text = json.dumps([[t.name, t.script, t.imports] for t in tactics] + [CLOSER])
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 

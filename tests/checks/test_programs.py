@@ -201,3 +201,34 @@ async def test_hanging_and_memory_hungry_code_is_stopped_by_the_pool() -> None:
     # The pool replaced the killed worker and still answers.
     assert answered.status == "ok" and isinstance(answered.value, dict)
     assert answered.value["answer"] == "42"
+
+
+def test_symbolic_equality_sympy_cannot_decide_is_not_a_counterexample() -> None:
+    # The README example's false refutation: the product of two odd numbers,
+    # symbolic, reduced mod 2. SymPy leaves Mod(...) unevaluated, so == is False.
+    code = (
+        "import sympy as sp\n"
+        "k, m = sp.symbols('k m')\n"
+        "product = sp.expand((2*k + 1) * (2*m + 1))\n"
+        "assert product % 2 == 1\n"
+        "assert sp.expand((k + 1)**2) == k**2 + 1\n"  # false: differs at k = 1
+    )
+    out = run_assertions(code)
+    first, second = out["results"]
+    assert first["passed"] is None
+    assert first["reason"].startswith("symbolic")
+    assert second["passed"] is False
+    assert "k**2 + 1" in second["counterexample"]
+
+
+def test_symbolic_samples_respect_the_symbols_assumptions() -> None:
+    # floor(sqrt(x**2 + 1)) == x holds for positive integers, which SymPy cannot
+    # show: sampled at positive values only, it cannot be refuted; for a plain
+    # integer symbol, x = 0 refutes it.
+    claim = "assert sp.floor(sp.sqrt(x**2 + 1)) == x\n"
+    positive = run_assertions("import sympy as sp\n"
+                              "x = sp.symbols('x', positive=True, integer=True)\n" + claim)
+    assert positive["results"][0]["passed"] is None
+    assert positive["results"][0]["reason"].startswith("symbolic")
+    plain = run_assertions("import sympy as sp\nx = sp.symbols('x', integer=True)\n" + claim)
+    assert plain["results"][0]["passed"] is False

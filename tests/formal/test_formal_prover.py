@@ -6,8 +6,10 @@ import pytest
 
 from fansi.backends.fake import FakeBackend
 from fansi.formal import (
+    CLOSER,
     Coq,
     FormalEvent,
+    closed_prefix,
     derive_seed,
     extract_proof,
     parse_file,
@@ -128,3 +130,26 @@ async def test_an_invalid_statement_costs_no_model_call(coq: Coq) -> None:
                                  temperature=0.0, seed=0, coq=coq)
     assert result.stopped == "invalid" and not result.found and backend.calls == []
     assert "does not compile" in result.error and result.portfolio is None
+
+
+def test_the_closer_follows_the_sentences_that_ran_without_bullets() -> None:
+    proof = "intros x.\nsplit.\n- lia.\n- { nlinarith. }\n+ auto."
+    failing = proof.index("nlinarith")
+    assert closed_prefix(proof, failing) == f"intros x.\nsplit.\nlia.\n{CLOSER}."
+    # Goals left open at Qed (no offset in the proof): every sentence is kept.
+    assert closed_prefix("intros.\n{ simpl. }", None) == f"intros.\nsimpl.\n{CLOSER}."
+    assert closed_prefix("nlinarith.", 0) is None  # nothing ran first: that is the portfolio
+
+
+@pytest.mark.formal
+async def test_the_portfolio_closes_what_a_failed_proof_left_without_a_repair_call(
+        coq: Coq) -> None:
+    # The model did the real step (app_length) and then used a Lean tactic.
+    backend = FakeBackend(["```coq\nintros l.\nrewrite app_length.\nnlinarith.\n```",
+                           "never asked"])
+    result = await prove_theorem(LISTS, backend, attempts=1, repairs=2, max_tokens=128,
+                                 temperature=0.0, seed=0, tactics=(), coq=coq)
+    assert result.found and result.source == "model" and result.calls == 1
+    (attempt,) = result.attempts
+    assert attempt.accepted and attempt.check is not None and attempt.check.accepted
+    assert attempt.proof == f"intros l.\nrewrite app_length.\n{CLOSER}."

@@ -42,7 +42,12 @@ caught the ``AssertionError``. It is ``passed: None`` ("cannot judge") when:
 - it raised anything other than a failing assert of the block (an
   ``AssertionError`` raised inside a library counts as an error);
 - its only failures are a strict comparison (``<``, ``>``) between numbers
-  that are equal up to floating-point rounding.
+  that are equal up to floating-point rounding;
+- its only failures are ``==`` between SymPy expressions with free symbols
+  that SymPy cannot reduce to each other but that agree at every sampled value
+  of those symbols (``Mod(4*k*m + 2*k + 2*m + 1, 2) == 1`` for integer ``k``
+  and ``m``): SymPy's ``==`` is structural. Where they differ at a sampled
+  value, the assert fails as usual.
 
 Comparisons ``==``, ``<=`` and ``>=`` between numbers of which one is inexact
 (a float, a complex, a SymPy ``Float``) hold when the two agree to about nine
@@ -115,6 +120,7 @@ class _Tracker:
     ran: set[int] = field(default_factory=set)
     failure: str | None = None
     close_call: bool = False
+    symbolic: bool = False
 
     def hit(self, index: int) -> None:
         self.ran.add(index)
@@ -128,13 +134,16 @@ class _Tracker:
             if verdict == "unclear":
                 self.close_call = True
                 return
+            if verdict == "symbolic":
+                self.symbolic = True
+                return
         if self.failure is None:
             frame = sys._getframe(1)
             self.failure = _counterexample(record, frame, sides, message)
         raise AssertionError(message) if message is not None else AssertionError
 
     def reset(self) -> None:
-        self.ran, self.failure, self.close_call = set(), None, False
+        self.ran, self.failure, self.close_call, self.symbolic = set(), None, False, False
 
 
 @register("programs.assertions")
@@ -229,6 +238,9 @@ def _verdict(
         return None, "", "no assertion ran"
     if tracker.close_call:
         return None, "", "a strict comparison was equal up to floating-point rounding"
+    if tracker.symbolic:
+        return None, "", ("symbolic: SymPy could not reduce the two sides to each other, "
+                          "and they agree at every sampled value")
     return True, "", ""
 
 
@@ -471,13 +483,24 @@ def _to_sympy(node: ast.expr, sympy: Any) -> Any:
 # --- failures ----------------------------------------------------------------------
 
 
-def _second_look(op: CompareOp, left: Any, right: Any) -> Literal["fails", "holds", "unclear"]:
-    """Whether a failed comparison failed only by floating-point or structural equality."""
+def _second_look(
+    op: CompareOp, left: Any, right: Any
+) -> Literal["fails", "holds", "unclear", "symbolic"]:
+    """Whether a failed comparison failed only by floating-point or structural equality.
+
+    ``"symbolic"``: an ``==`` between SymPy expressions with free symbols whose
+    difference SymPy cannot reduce to 0 but which is 0 at every sampled point
+    (``Mod(4*k*m + 2*k + 2*m + 1, 2) == 1`` with integer ``k``, ``m``). SymPy's
+    ``==`` is structural, so such a failure is SymPy's, not the claim's.
+    """
     sympy = sys.modules.get("sympy")
     if op == "==" and sympy is not None and _is_sympy(sympy, left, right):
         with contextlib.suppress(Exception):
-            if sympy.simplify(sympy.sympify(left) - sympy.sympify(right)) == 0:
+            difference = sympy.simplify(sympy.sympify(left) - sympy.sympify(right))
+            if difference == 0:
                 return "holds"
+            if difference.free_symbols and _zero_at_samples(sympy, difference):
+                return "symbolic"
     if op not in ("==", "<=", ">=", "<", ">") or not (_inexact(left) or _inexact(right)):
         return "fails"
     try:
@@ -489,6 +512,44 @@ def _second_look(op: CompareOp, left: Any, right: Any) -> Literal["fails", "hold
     if abs(a - b) <= max(1e-12, 1e-9 * max(abs(a), abs(b))):
         return "holds" if op in ("==", "<=", ">=") else "unclear"
     return "fails"
+
+
+#: Values tried for each free symbol (those its assumptions allow), in turn.
+_SAMPLES = (1, 2, 3, 5, 7, 0, -1, -2, -3, 4)
+
+
+def _zero_at_samples(sympy: types.ModuleType, difference: Any) -> bool:
+    """Whether ``difference`` is 0 at sampled values of its free symbols (at
+    least three points evaluated, none of them nonzero)."""
+    symbols = sorted(difference.free_symbols, key=str)
+    evaluated = 0
+    for shift in range(len(_SAMPLES)):
+        point = {}
+        for place, symbol in enumerate(symbols):
+            allowed = [v for v in _SAMPLES if _allowed(symbol, v)]
+            if not allowed:
+                return False
+            point[symbol] = allowed[(shift + place) % len(allowed)]
+        value = difference.subs(point)
+        if value.free_symbols or value.has(sympy.nan, sympy.zoo):
+            continue
+        evaluated += 1
+        if not bool(sympy.Abs(sympy.N(value)) < 1e-9):
+            return False
+    return evaluated >= 3
+
+
+def _allowed(symbol: Any, value: int) -> bool:
+    checks = (
+        (symbol.is_positive, value > 0),
+        (symbol.is_nonnegative, value >= 0),
+        (symbol.is_negative, value < 0),
+        (symbol.is_nonpositive, value <= 0),
+        (symbol.is_nonzero, value != 0),
+        (symbol.is_even, value % 2 == 0),
+        (symbol.is_odd, value % 2 == 1),
+    )
+    return all(holds for required, holds in checks if required)
 
 
 def _is_sympy(sympy: types.ModuleType, *values: Any) -> bool:

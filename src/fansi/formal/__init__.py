@@ -8,7 +8,8 @@ The public surface:
 - :func:`run_portfolio` tries the cheap automation of :data:`PORTFOLIO`
   (:class:`PortfolioResult`);
 - :func:`prove_theorem` runs the portfolio, then model attempts with repairs
-  on Coq's messages (:class:`ProofSearchResult`, :class:`FormalEvent`);
+  on Coq's messages (:class:`ProofSearchResult`, :class:`FormalEvent`); the
+  goals a failed attempt leaves are first offered to :data:`CLOSER`;
 - :func:`find_coq` locates Coq, raising ``ConfigError`` with the install
   command when it is missing.
 
@@ -39,7 +40,9 @@ from fansi.formal.portfolio import (
     run_portfolio,
 )
 from fansi.formal.prover import (
+    CLOSER,
     ExtractedProof,
+    closed_prefix,
     derive_seed,
     extract_proof,
     proof_messages,
@@ -59,6 +62,7 @@ __all__ = [
     "ALLOWED_AXIOMS",
     "ALLOWED_AXIOM_MODULES",
     "ALLOWED_ROOTS",
+    "CLOSER",
     "INSTALL_COMMAND",
     "PORTFOLIO",
     "STANDARD_IMPORTS",
@@ -80,6 +84,7 @@ __all__ = [
     "candidate_source",
     "check_proof",
     "check_statement",
+    "closed_prefix",
     "derive_seed",
     "extract_proof",
     "find_coq",

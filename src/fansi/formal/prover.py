@@ -3,9 +3,12 @@
 :func:`prove_theorem` runs the tactic portfolio; if no script is accepted it
 makes up to ``attempts`` fresh model attempts. Each writes a proof script
 (prompt ``prove``), which is read out of the reply (:func:`extract_proof`)
-and kernel-checked. When Coq refuses it, the compiler's message and the goals
-at the failing step go back to the model for a repair (prompt ``repair``, as a
-continuation of the same conversation, so the prompt prefix is shared), up to
+and kernel-checked. When it does not compile, the sentences before the failing
+one are first closed with :data:`CLOSER` (the portfolio's arithmetic scripts on
+every goal left open): a sub-goal the portfolio closes costs no model call.
+Otherwise the compiler's message and the goals at the failing step go back to
+the model for a repair (prompt ``repair``, as a continuation of the same
+conversation, so the prompt prefix is shared), up to
 ``repairs`` times per attempt. The first accepted proof ends the search.
 
 Calls are made one at a time and every call's seed is derived from (seed,
@@ -16,6 +19,7 @@ same calls. Kernel checks run in a thread, off the event loop.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import re
 import time
@@ -294,10 +298,20 @@ async def _check(theorem: Theorem, completion: Completion, attempt: int, repair:
         imports = proof_imports(extracted.imports)
         check = await asyncio.to_thread(check_proof, theorem, extracted.proof, imports=imports,
                                         limits=limits, coq=coq)
-        if check.stage == "compile" and check.error_offset is not None:
-            goals = await asyncio.to_thread(goals_before, theorem, extracted.proof,
-                                            check.error_offset, imports=imports,
-                                            limits=limits, coq=coq)
+        if check.stage == "compile":
+            closing = closed_prefix(extracted.proof, check.error_offset)
+            closed = None
+            if closing is not None:
+                closed = await asyncio.to_thread(check_proof, theorem, closing,
+                                                 imports=imports, limits=limits, coq=coq)
+            if closing is not None and closed is not None and closed.accepted:
+                # The portfolio closed the goals the model's proof left: no repair call.
+                extracted = dataclasses.replace(extracted, proof=closing)
+                check = closed
+            elif check.error_offset is not None:
+                goals = await asyncio.to_thread(goals_before, theorem, extracted.proof,
+                                                check.error_offset, imports=imports,
+                                                limits=limits, coq=coq)
     return ProofAttempt(
         attempt=attempt, repair=repair, seed=seed, reply=reply,
         imports=extracted.imports if extracted else "",
@@ -306,6 +320,48 @@ async def _check(theorem: Theorem, completion: Completion, attempt: int, repair:
         message="" if check and check.accepted else _message_for(extracted, check),
         goals=goals, usage=completion.usage, stop_reason=completion.stop_reason,
         seconds=time.perf_counter() - began, check=check)
+
+
+#: The closer tried on the goals a failed model proof leaves, before any repair
+#: call: the portfolio's arithmetic scripts, each under Coq's own ``timeout``,
+#: applied to every open goal. Only tactics of the imports every proof gets
+#: (:data:`~fansi.formal.kernel.STANDARD_IMPORTS`): a tactic the context lacks
+#: (``field`` without ``Reals``) would fail the whole sentence when parsed.
+CLOSER = ("all: first [timeout 3 lia | timeout 3 lra | timeout 3 nia | timeout 3 nra "
+          "| easy]")
+_BULLET = re.compile(r"^[-+*]+\s*")
+
+
+def closed_prefix(proof: str, offset: int | None) -> str | None:
+    """The proof's sentences before the one that failed (all of them when the
+    failure is not in the proof, i.e. goals were left open), bullets and braces
+    dropped, followed by :data:`CLOSER`; None when no sentence comes first.
+
+    Bullets only check that each sub-proof ends; on a prefix that ran, dropping
+    them leaves the tactics acting on the same goals, and lets the closer reach
+    every goal still open.
+    """
+    try:
+        sentences = split_sentences(proof)
+    except InputError:
+        return None
+    kept = []
+    for sentence in sentences:
+        if offset is not None and sentence.end > offset:
+            break
+        text = sentence.text.strip()
+        while True:
+            stripped = _BULLET.sub("", text).strip()
+            if stripped.startswith(("{", "}")):
+                stripped = stripped[1:].strip()
+            if stripped == text:
+                break
+            text = stripped
+        if text and text not in (".", "Proof."):
+            kept.append(text)
+    if not kept:
+        return None
+    return "\n".join(kept) + f"\n{CLOSER}."
 
 
 def _spent(budget: Budget | None, usage: Usage, calls: int, seconds: float) -> bool:
@@ -317,7 +373,9 @@ def _spent(budget: Budget | None, usage: Usage, calls: int, seconds: float) -> b
 
 
 __all__ = [
+    "CLOSER",
     "ExtractedProof",
+    "closed_prefix",
     "derive_seed",
     "extract_proof",
     "proof_messages",
