@@ -133,6 +133,7 @@ async def test_a_failing_assertion_refutes_and_quotes_its_counterexample() -> No
     (only,) = search.ranked()
     (check,) = only.refuted()
     assert check.kind == "claim" and "the stated total" in check.counterexample
+    assert check.location == "line 1"  # the line that writes the claimed 13
     assert only.verifications == []
 
 
@@ -249,3 +250,18 @@ async def test_the_model_screen_fails_only_on_a_real_quotation() -> None:
         (only,) = search.ranked()
         # an imagined quotation fails nothing; a real one (even a wrong call) is evidence
         assert bool(only.refuted()) is refuted
+
+
+def test_a_failing_claim_is_located_at_the_step_it_names_or_whose_numbers_it_uses() -> None:
+    from fansi.engine.executed import claim_location, split_steps
+
+    steps = split_steps("Step 1: She buys 3 bags of 4 apples.\nStep 2: 3 * 4 = 12 apples.\n"
+                        "Step 3: She eats 5, so 12 - 5 = 8 remain.\nStep 4: The answer is 8.")
+    assert claim_location(steps, "assert 12 - 5 == 8, 'step 3: what remains'") == "step 3"
+    # No step named: the first step writing most of the assertion's numbers.
+    assert claim_location(steps, "left = 12 - 5\nassert left == 8") == "step 3"
+    assert claim_location(steps, "assert bags * apples == 12") == "step 2"
+    # 0 and 1 locate nothing; a step that does not exist is not named.
+    assert claim_location(steps, "assert x % 2 == 1, 'step 9'") == ""
+    lines = split_steps("Let n be odd.\nThen n = 2k + 1, so n^2 = 4k^2 + 4k + 1.")
+    assert claim_location(lines, "assert (2*k + 1)**2 == 4*k**2 + 4*k + 1") == "line 2"

@@ -8,7 +8,8 @@ function writes independent votes:
   located at its step.
 - :func:`executed_claims` (model-written): the verifier model writes ``assert``
   statements for concrete claims the candidate makes; a failing assertion is a
-  fatal issue with its counterexample. Passing assertions earn nothing, so a
+  fatal issue with its counterexample, located at the step it names or whose
+  numbers it uses (:func:`claim_location`). Passing assertions earn nothing, so a
   candidate that steers the check-writer into trivial assertions gains nothing,
   and assertions that are trivial by construction count as "cannot judge".
   Its model call goes through the search's gate (``call``), under the same
@@ -70,6 +71,41 @@ def split_steps(solution: str) -> list[tuple[str, str]]:
                 for m, end in zip(marks, ends, strict=True)]
     lines = [line.strip() for line in solution.splitlines() if line.strip()]
     return [(f"line {i}", line) for i, line in enumerate(lines, start=1)]
+
+
+_NAMED_PLACE = re.compile(r"\b(step|line)\s+(\d+)\b", re.IGNORECASE)
+_NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?![\w.])")
+
+
+def _numbers(text: str) -> set[str]:
+    """The numbers written in ``text``, normalized (``1,000`` and ``1000.0`` are ``1000``),
+    0 and 1 left out: they say nothing about where a claim comes from."""
+    found = set()
+    for raw in _NUMBER.findall(text.replace(",", "")):
+        value = raw.rstrip("0").rstrip(".") if "." in raw else raw
+        if value not in ("0", "1", "-1", "-0", ""):
+            found.add(value)
+    return found
+
+
+def claim_location(steps: list[tuple[str, str]], source: str) -> str:
+    """Where in the candidate a failing assertion's claim sits: the step or line
+    its source or message names, if there is one; else the first step that
+    writes the most of the numbers the assertion uses (at least one); else ""."""
+    places = {place.lower(): place for place, _ in steps}
+    for kind, number in _NAMED_PLACE.findall(source):
+        named = places.get(f"{kind.lower()} {number}")
+        if named is not None:
+            return named
+    wanted = _numbers(source)
+    if not wanted:
+        return ""
+    best, best_count = "", 0
+    for place, text in steps:
+        count = len(wanted & _numbers(text))
+        if count > best_count:
+            best, best_count = place, count
+    return best
 
 
 def code_block(text: str) -> str | None:
@@ -159,8 +195,10 @@ async def executed_claims(
     failed = [r for r in results if r.get("passed") is False]
     if failed:
         first = failed[0]
+        source = str(first.get("source") or "")
         return _found(candidate, "claims", "claim", passed=False,
-                      detail=f"an executed check of a claim failed: {first.get('source')}",
+                      location=claim_location(split_steps(candidate.solution), source),
+                      detail=f"an executed check of a claim failed: {source}",
                       counterexample=str(first.get("counterexample") or "")[:500])
     held = [r for r in results if r.get("passed") is True]
     if not held:
@@ -201,5 +239,5 @@ async def program_votes(
 
 
 __all__ = ["MAX_OUTPUT_CHARS", "RUN_TIMEOUT_S", "Gate", "Params", "ProgramVote", "arithmetic_steps",
-           "claims_messages", "code_block", "executed_claims",
+           "claim_location", "claims_messages", "code_block", "executed_claims",
            "program_messages", "program_votes", "split_steps"]
