@@ -80,6 +80,8 @@ class Settings(BaseModel):
     k: int | None = Field(default=None, ge=1)
     m: int | None = Field(default=None, ge=0)
     rounds: int | None = Field(default=None, ge=1)
+    # Formal proving: repairs per attempt on Coq's messages; unset: k.
+    repairs: int | None = Field(default=None, ge=0)
     # Executed checks: none; deterministic (arithmetic, answer equivalence: no
     # model-written code); all (also model-written programs and assertions,
     # run in the sandbox).

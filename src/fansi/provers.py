@@ -17,8 +17,9 @@ they re-verify).
 The effort maps onto the prover as follows (:class:`~fansi.engine.budget.SearchConfig`):
 
 - ``n`` (candidates written in round 1) is the number of fresh attempts;
-- ``k`` (verifications needed) is the number of repairs per attempt, each on
-  the compiler's message and the goals at the failing step;
+- ``repairs`` (unset: ``k``, the verifications needed) is the number of
+  repairs per attempt, each on the compiler's message and the goals at the
+  failing step;
 - ``max_tokens``, ``temperature`` and ``seed`` are the writer's;
 - the budgets cap each theorem's search (tokens, calls, seconds);
 - ``m``, ``rounds``, ``schedule`` and ``checks`` do not apply: the kernel is
@@ -44,10 +45,18 @@ from typing import Any
 
 from fansi import prompts
 from fansi._version import __version__
-from fansi.api import Wrap, backend_stack, model_checksum, opened_backend, stored_settings
+from fansi.api import (
+    Wrap,
+    backend_stack,
+    model_checksum,
+    opened_backend,
+    run_stored,
+    stored_settings,
+)
 from fansi.backends import Backend
 from fansi.config import RESULT_NEUTRAL, Settings, load_settings
 from fansi.engine.budget import SearchConfig
+from fansi.engine.events import EventHandler
 from fansi.errors import InputError
 from fansi.formal import (
     CLOSER,
@@ -79,10 +88,13 @@ class TheoremProof:
     Attributes:
         run_id: The stored run (``fansi show RUN_ID``).
         search: What the prover did: the proof, if found, and every attempt.
+        sketch_run_id: The informal run that wrote the sketch, if one did.
     """
 
     run_id: str
     search: ProofSearchResult
+    #: The informal run whose best proof was the sketch (``fansi solve --formal``).
+    sketch_run_id: str | None = None
 
     @property
     def name(self) -> str:
@@ -126,14 +138,17 @@ def portfolio_digest(tactics: tuple[Tactic, ...] = PORTFOLIO) -> str:
 
 
 def prove_run_id(theorem: Theorem, settings: Settings, *, model: str,
-                 problem_id: str = "") -> str:
+                 problem_id: str = "", sketch: str | None = None) -> str:
     """The stable id of a theorem's run: the same theorem (context and statement),
-    model, search settings, prompts and portfolio give the same id, as
+    model, search settings, prompts, portfolio and sketch give the same id, as
     :func:`fansi.api.stable_run_id` does for informal runs."""
     wanted = settings.model_dump(mode="json", exclude=set(RESULT_NEUTRAL))
     wanted["model"] = model
-    text = json.dumps(["prove", theorem.digest, problem_id, wanted, prompts.digest(),
-                       portfolio_digest()], sort_keys=True)
+    parts: list[Any] = ["prove", theorem.digest, problem_id, wanted, prompts.digest(),
+                        portfolio_digest()]
+    if sketch is not None:
+        parts.append(hashlib.sha256(sketch.encode()).hexdigest())
+    text = json.dumps(parts, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
@@ -143,12 +158,22 @@ def theorem_problem(theorem: Theorem, problem_id: str = "") -> Problem:
     return Problem(text=text, answer=None, id=problem_id)
 
 
+def informal_problem(theorem: Theorem, problem_id: str = "") -> Problem:
+    """The problem the informal loop solves for ``fansi solve --formal``: prove,
+    in words, the theorem the Coq statement says."""
+    statement = theorem_problem(theorem).text.rstrip()
+    text = ("Prove the following theorem, stated in Coq. Write a complete informal "
+            f"proof.\n\n```coq\n{statement}\n```")
+    return Problem(text=text, answer=None, id=problem_id)
+
+
 def result_dict(proof: TheoremProof) -> dict[str, Any]:
     """A JSON-ready summary of one theorem's search (what the store keeps as the result)."""
     search = proof.search
     portfolio = search.portfolio
     return {
         "run_id": proof.run_id,
+        "sketch_run_id": proof.sketch_run_id,
         "theorem": search.theorem.name,
         "found": search.found,
         "verdict": "pass" if search.found else "fail",
@@ -236,6 +261,8 @@ async def prove_stored(
     problem_id: str = "",
     on_event: FormalEventHandler | None = None,
     wrap: Wrap | None = None,
+    sketch: str | None = None,
+    sketch_run_id: str | None = None,
 ) -> TheoremProof:
     """Search for a proof of one theorem as a stored run (continued, or replayed, if it exists).
 
@@ -249,6 +276,8 @@ async def prove_stored(
         problem_id: The stored problem's id ("" lets the store choose).
         on_event: Called with each :class:`~fansi.formal.FormalEvent`.
         wrap: Wraps the cached backend (see :func:`fansi.api.backend_stack`).
+        sketch: An informal proof shown to the model (part of the run's id).
+        sketch_run_id: The informal run it came from, kept in the result.
 
     Raises:
         FansiError: The search failed; the run is marked failed (or interrupted
@@ -256,7 +285,8 @@ async def prove_stored(
     """
     model = model or backend.name
     config = SearchConfig.from_settings(settings)
-    run_id = prove_run_id(theorem, settings, model=model, problem_id=problem_id)
+    run_id = prove_run_id(theorem, settings, model=model, problem_id=problem_id,
+                          sketch=sketch)
     record = store.run(run_id)
     if record is None:
         store.create_run(theorem_problem(theorem, problem_id),
@@ -272,15 +302,17 @@ async def prove_stored(
 
     try:
         search = await prove_theorem(
-            theorem, stack, attempts=config.n, repairs=config.k, max_tokens=config.max_tokens,
+            theorem, stack, attempts=config.n,
+            repairs=config.k if settings.repairs is None else settings.repairs,
+            max_tokens=config.max_tokens,
             temperature=config.temperature, seed=config.seed, on_event=seen,
-            budget=config.budget, coq=coq)
+            budget=config.budget, coq=coq, sketch=sketch)
     except BaseException as exc:
         interrupted = not isinstance(exc, Exception)  # Ctrl-C, cancellation
         store.set_run_status(run_id, "interrupted" if interrupted else "failed",
                              error=f"{type(exc).__name__}: {exc}")
         raise
-    proof = TheoremProof(run_id, search)
+    proof = TheoremProof(run_id, search, sketch_run_id)
     # A replayed run keeps the result (and the seconds) of the run that did the work.
     if record is None or record.status != "done":
         store.set_run_status(run_id, "done", result=result_dict(proof))
@@ -314,6 +346,8 @@ async def aprove(
     settings: Settings | None = None,
     backend: Backend | None = None,
     on_event: FormalEventHandler | None = None,
+    sketch: bool = False,
+    on_informal: EventHandler | None = None,
     **overrides: Any,
 ) -> ProveResult:
     """Prove every open theorem of a Coq file, each as a stored, resumable run.
@@ -327,6 +361,10 @@ async def aprove(
             (it is not closed here); its ``name`` then stands for the model.
         on_event: Called with each :class:`~fansi.formal.FormalEvent`
             (portfolio tried, attempt started and checked, search finished).
+        sketch: Run the informal loop on each statement first (its own stored
+            run, :func:`informal_problem`) and show its best proof to the
+            formal writer as a sketch (``fansi solve --formal``).
+        on_informal: Called with each engine event of those informal runs.
         **overrides: Any Settings field, e.g. ``effort="medium"``, ``n=4``.
 
     Returns:
@@ -353,8 +391,17 @@ async def aprove(
     with Store.open(settings.store_path) as store:
         async with opened_backend(settings, backend) as inner:
             for theorem in parsed.theorems:
+                sketch_text, sketch_run = None, None
+                if sketch:
+                    informal = await run_stored(informal_problem(theorem), settings,
+                                                backend=inner, store=store,
+                                                on_event=on_informal)
+                    sketch_run = informal.result.run_id
+                    best = informal.result.best
+                    sketch_text = best.solution if best is not None else None
                 proofs.append(await prove_stored(theorem, settings, backend=inner, store=store,
-                                                 coq=coq, model=model, on_event=on_event))
+                                                 coq=coq, model=model, on_event=on_event,
+                                                 sketch=sketch_text, sketch_run_id=sketch_run))
     return ProveResult(path=path, source=text, theorems=tuple(proofs))
 
 
@@ -431,6 +478,7 @@ __all__ = [
     "aprove",
     "attempt_dict",
     "completed_source",
+    "informal_problem",
     "prove",
     "prove_dict",
     "prove_run_id",

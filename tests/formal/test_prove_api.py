@@ -156,3 +156,45 @@ def test_the_completed_file_leaves_unproved_and_closed_theorems_alone() -> None:
                                 "Theorem a : True.\nProof.\nAdmitted.\n\n")
     assert completed.endswith("From Coq Require Import Lia Lra Psatz.\nTheorem b : 1 = 1.\n"
                               "Proof.\n  reflexivity.\nQed.\n")
+
+
+@pytest.mark.formal
+async def test_solve_formal_gives_the_best_informal_proof_to_the_prover_as_a_sketch(
+    tmp_path: Path, settings: Settings, coq: Coq
+) -> None:
+    from scripted_model import Model
+
+    informal = Model(solutions=["GOOD: the length of l ++ l is length l + length l by "
+                                "app_length, which is 2 * length l."])
+    prove_calls: list[str] = []
+
+    def model(messages, params):  # type: ignore[no-untyped-def]
+        text = "\n".join(m.content for m in messages)
+        if "<<<THEOREM-" not in text:
+            return informal(messages, params)
+        prove_calls.append(text)
+        # The formal writer proves it only when the sketch names the lemma.
+        return RIGHT if "<<<SKETCH-" in text and "app_length" in text else WRONG
+
+    path = write(tmp_path, CONTEXT + LISTS, "lists.v")
+    plain = await aprove(path, settings=settings.model_copy(update={"n": 1, "repairs": 0}),
+                         backend=FakeBackend(model))
+    assert not plain.proved and plain.theorems[0].sketch_run_id is None
+    assert informal.count("generate") == 0
+    sketched = await aprove(path, settings=settings.model_copy(update={"n": 1, "repairs": 0}),
+                            backend=FakeBackend(model), sketch=True)
+    (proof,) = sketched.theorems
+    assert sketched.proved and proof.search.source == "model"
+    assert informal.count("generate") >= 1 and informal.count("verify") >= 1
+    assert "<<<SKETCH-" in prove_calls[-1] and "<<<SKETCH-" not in prove_calls[0]
+    # The sketch is part of the run's identity; the informal run is stored too.
+    assert proof.run_id != plain.theorems[0].run_id
+    with Store.open(settings.store_path) as store:
+        run = store.run(proof.sketch_run_id or "")
+        assert run is not None and run.status == "done"
+        problem = store.problem(run.problem_id)
+        assert problem is not None
+        assert "stated in Coq" in problem.text and "double_length" in problem.text
+        stored = store.run(proof.run_id)
+        assert stored is not None and stored.result is not None
+        assert stored.result["sketch_run_id"] == proof.sketch_run_id

@@ -120,3 +120,30 @@ def test_help_names_the_exit_codes() -> None:
     assert "0 when every theorem was proved, 1 when some were not" in " ".join(stdout.split())
     code, stdout, _ = run("--help")
     assert "prove" in stdout
+
+
+@pytest.mark.formal
+def test_solve_formal_solves_informally_then_proves_with_the_sketch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, coq: Coq
+) -> None:
+    from scripted_model import Model
+
+    informal = Model(solutions=["GOOD: by app_length the length doubles."])
+
+    def model(messages, params):  # type: ignore[no-untyped-def]
+        text = "\n".join(m.content for m in messages)
+        if "<<<THEOREM-" not in text:
+            return informal(messages, params)
+        return RIGHT if "<<<SKETCH-" in text else WRONG
+
+    source = tmp_path / "lists.v"
+    source.write_text(CONTEXT + LISTS, encoding="utf-8")
+    scripted(monkeypatch, FakeBackend(model))
+    code, stdout, stderr = run("solve", "--formal", str(source), "-n", "1", "--json")
+    assert code == 0, stderr
+    (theorem,) = json.loads(stdout)["theorems"]
+    assert theorem["found"] and theorem["source"] == "model"
+    assert theorem["sketch_run_id"] and informal.count("generate") >= 1
+    assert "solving" in stderr and "informally, then formally" in stderr
+    code, _, stderr = run("solve", "--formal", str(source), "some text")
+    assert code == 2 and "--formal takes no problem text" in stderr

@@ -76,6 +76,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from fansi.checks.pool import register
+from fansi.checks.sampling import zero_at_samples
 
 _FILENAME = "<assertions>"
 _SOURCE_CHARS = 500
@@ -499,7 +500,7 @@ def _second_look(
             difference = sympy.simplify(sympy.sympify(left) - sympy.sympify(right))
             if difference == 0:
                 return "holds"
-            if difference.free_symbols and _zero_at_samples(sympy, difference):
+            if difference.free_symbols and zero_at_samples(sympy, difference):
                 return "symbolic"
     if op not in ("==", "<=", ">=", "<", ">") or not (_inexact(left) or _inexact(right)):
         return "fails"
@@ -512,44 +513,6 @@ def _second_look(
     if abs(a - b) <= max(1e-12, 1e-9 * max(abs(a), abs(b))):
         return "holds" if op in ("==", "<=", ">=") else "unclear"
     return "fails"
-
-
-#: Values tried for each free symbol (those its assumptions allow), in turn.
-_SAMPLES = (1, 2, 3, 5, 7, 0, -1, -2, -3, 4)
-
-
-def _zero_at_samples(sympy: types.ModuleType, difference: Any) -> bool:
-    """Whether ``difference`` is 0 at sampled values of its free symbols (at
-    least three points evaluated, none of them nonzero)."""
-    symbols = sorted(difference.free_symbols, key=str)
-    evaluated = 0
-    for shift in range(len(_SAMPLES)):
-        point = {}
-        for place, symbol in enumerate(symbols):
-            allowed = [v for v in _SAMPLES if _allowed(symbol, v)]
-            if not allowed:
-                return False
-            point[symbol] = allowed[(shift + place) % len(allowed)]
-        value = difference.subs(point)
-        if value.free_symbols or value.has(sympy.nan, sympy.zoo):
-            continue
-        evaluated += 1
-        if not bool(sympy.Abs(sympy.N(value)) < 1e-9):
-            return False
-    return evaluated >= 3
-
-
-def _allowed(symbol: Any, value: int) -> bool:
-    checks = (
-        (symbol.is_positive, value > 0),
-        (symbol.is_nonnegative, value >= 0),
-        (symbol.is_negative, value < 0),
-        (symbol.is_nonpositive, value <= 0),
-        (symbol.is_nonzero, value != 0),
-        (symbol.is_even, value % 2 == 0),
-        (symbol.is_odd, value % 2 == 1),
-    )
-    return all(holds for required, holds in checks if required)
 
 
 def _is_sympy(sympy: types.ModuleType, *values: Any) -> bool:

@@ -94,6 +94,11 @@ def _task_options(kind: str, fn: F) -> F:
                                                            path_type=Path),
                          help="CSV (id,grade) or JSONL of human grades: report agreement."),
         ]
+    if kind == "formal":
+        options.append(click.option(
+            "--repairs", type=click.IntRange(min=0),
+            help="Repairs per attempt on Coq's messages [default: k]; 0 makes every "
+                 "model call a fresh attempt."))
     if kind in ("answers", "verifier"):
         options.append(click.option(
             "--save-calibration/--no-save-calibration", default=True,

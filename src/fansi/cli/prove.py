@@ -24,6 +24,8 @@ MESSAGE_HEAD = 100
 @click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
 @model_options
 @search_options
+@click.option("--repairs", type=click.IntRange(min=0),
+              help="Repairs per attempt on Coq's messages [default: k].")
 @click.option("--out", "-o", "out", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the file with every proof found to OUT.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
@@ -39,8 +41,9 @@ def prove(file: Path, out: Path | None, as_json: bool, quiet: bool, **flags: Any
     counts only when the Coq kernel accepts it against the original statement
     (allow-listed axioms, re-checked by coqchk).
 
-    -n sets the fresh model attempts per theorem and -k the repairs per
-    attempt (both from --effort unless given); the budgets cap each theorem.
+    -n sets the fresh model attempts per theorem and --repairs (default: -k)
+    the repairs per attempt (both from --effort unless given); the budgets cap
+    each theorem.
     --refine, --rounds, --schedule and --checks do not apply.
 
     Each theorem is a stored run (`fansi show RUN_ID` draws its attempts and
