@@ -89,10 +89,11 @@ def scripted(solutions: Sequence[str], *, program: str = "no code",
     return Model(solutions=list(solutions), program=program, claims=claims)
 
 
-async def run(model: Model, **config: object) -> tuple[Search, FakeBackend]:
+async def run(model: Model, problem: Problem = PROBLEM,
+              **config: object) -> tuple[Search, FakeBackend]:
     fake = FakeBackend(model)
     async with CheckPool() as pool:
-        search = Search(PROBLEM, fake, SearchConfig(**config),  # type: ignore[arg-type]
+        search = Search(problem, fake, SearchConfig(**config),  # type: ignore[arg-type]
                         run_id="e", checks=pool)
         await search.run()
     return search, fake
@@ -265,3 +266,24 @@ def test_a_failing_claim_is_located_at_the_step_it_names_or_whose_numbers_it_use
     assert claim_location(steps, "assert x % 2 == 1, 'step 9'") == ""
     lines = split_steps("Let n be odd.\nThen n = 2k + 1, so n^2 = 4k^2 + 4k + 1.")
     assert claim_location(lines, "assert (2*k + 1)**2 == 4*k**2 + 4*k + 1") == "line 2"
+
+
+async def test_a_proof_whose_answer_fails_the_equation_is_refuted_with_the_point() -> None:
+    # Built like IMO-ProofBench PB-Basic-003, where fansi once passed its own proof
+    # of f(x) = 1: the verifier here passes everything, the substitution does not.
+    problem = Problem(r"Find all functions $f\colon \mathbb{R} \rightarrow \mathbb{R}$ "
+                      "such that for all $a,b \\in \\mathbb{R}$,\n"
+                      " \\[ (b - a)f(f(a)) = a f(a + f(b)). \\]")
+    wrong = "GOOD: setting a = b shows f is constant, so \\boxed{f(x) = 1}."
+    right = "GOOD: the solutions are \\boxed{f(x) = 0 \\text{ and } f(x) = -x + k}."
+    search, _ = await run(scripted([wrong, right]), problem, n=2, k=1, rounds=1,
+                          checks="deterministic")
+    ranked = {c.candidate.answer: c for c in search.ranked()}
+    refuted = ranked["f(x) = 1"].refuted()
+    assert [c.name for c in refuted] == ["substitution"]
+    assert refuted[0].counterexample == ("at a = 0, b = 1: (-a + b)*f(f(a)) = 1, "
+                                         "but a*f(a + f(b)) = 0")
+    assert ranked["f(x) = 1"].verifications == []  # decided before any verdict
+    held = ranked[r"f(x) = 0 \text{ and } f(x) = -x + k"].checks["substitution"]
+    assert held.passed
+    assert search.ranked()[0].candidate.answer != "f(x) = 1"

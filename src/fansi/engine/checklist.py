@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fansi.config import Checks
 from fansi.engine.checkers import Checker, answer_agreement
-from fansi.engine.executed import arithmetic_steps, executed_claims
+from fansi.engine.executed import answer_substitution, arithmetic_steps, executed_claims
 from fansi.engine.manipulation import manipulation_model, manipulation_text
 
 #: Checkers that call a model (so they spend budget).
@@ -15,7 +15,9 @@ def checkers_for(level: Checks) -> tuple[Checker, ...]:
     """The checkers a ``checks`` setting allows, in the order they run.
 
     Always: answer agreement and the manipulation detector, which only read
-    text. Unless ``none``: arithmetic steps, evaluated by fansi's own parser.
+    text. Unless ``none``: arithmetic steps, evaluated by fansi's own parser,
+    and the stated answer substituted into a functional equation (parsed by
+    SymPy in the sandbox; no model-written code).
     With ``all``: the model-written checks (assertions of the candidate's
     claims, executed in the sandbox). The program votes of
     :func:`fansi.engine.executed.program_votes` also need ``all``.
@@ -29,7 +31,7 @@ def checkers_for(level: Checks) -> tuple[Checker, ...]:
     """
     chosen: list[Checker] = [answer_agreement, manipulation_text]
     if level != "none":
-        chosen.append(arithmetic_steps)
+        chosen += [arithmetic_steps, answer_substitution]
     if level == "all":
         chosen.append(executed_claims)
     return tuple(chosen)

@@ -1,11 +1,15 @@
 """Executed checks: evidence that is computed, not judged.
 
-Three checkers follow the contract of :mod:`fansi.engine.checkers`, and one
+Four checkers follow the contract of :mod:`fansi.engine.checkers`, and one
 function writes independent votes:
 
 - :func:`arithmetic_steps` (no model): every ``expression = value`` claim in
   each step of the solution is evaluated exactly; a false one is a fatal issue
   located at its step.
+- :func:`answer_substitution` (no model): each function the final answer
+  states (``f(x) = 1``) is put into the problem's functional equation and
+  evaluated at sample points; one that makes it false is a fatal issue with
+  the point as its counterexample.
 - :func:`executed_claims` (model-written): the verifier model writes ``assert``
   statements for concrete claims the candidate makes; a failing assertion is a
   fatal issue with its counterexample, located at the step it names or whose
@@ -33,7 +37,8 @@ from typing import Any
 
 # The worker-side halves register their jobs when imported.
 import fansi.checks.arithmetic
-import fansi.checks.programs  # noqa: F401
+import fansi.checks.programs
+import fansi.checks.substitution  # noqa: F401
 from fansi.backends import Backend
 from fansi.checks import CheckPool
 from fansi.prompts import fence, load
@@ -148,6 +153,36 @@ async def arithmetic_steps(
                   counterexample=f"the left side is {first['left']}, not {first['right']}")
 
 
+async def answer_substitution(
+    problem: Problem, candidate: Candidate, *, pool: CheckPool, **context: object
+) -> CheckResult | None:
+    """The functions the candidate's final answer states, put into the problem's
+    functional equation (:mod:`fansi.checks.substitution`, no model): a stated
+    function that makes the equation false at a point is refuted, decisively,
+    with the point; a pass when every stated function held at every point; None
+    when nothing could be read."""
+    answer = candidate.answer or ""
+    if "=" not in answer or "(" not in answer:
+        return None
+    job = await pool.run("substitution.check", problem.text, answer, timeout_s=RUN_TIMEOUT_S)
+    value: dict[str, Any] = job.value if isinstance(job.value, dict) else {}
+    if job.status != "ok":
+        return None
+    refuted = [r for r in value.get("refuted", ()) if isinstance(r, dict)]
+    if refuted:
+        first = refuted[0]
+        return _found(candidate, "substitution", "claim", passed=False, location="final answer",
+                      detail=f"the stated answer {first.get('function')} does not satisfy "
+                             "the problem's equation",
+                      counterexample=str(first.get("counterexample") or "")[:500])
+    held = [str(h) for h in value.get("held", ())]
+    if not held:
+        return None
+    return _found(candidate, "substitution", "claim", passed=True,
+                  detail=f"{', '.join(held)} satisfy the problem's equation at every "
+                         "point tried")
+
+
 def _found(candidate: Candidate, name: str, kind: CheckKind, **fields: Any) -> CheckResult:
     return CheckResult(id=f"{candidate.id}-{name}", candidate_id=candidate.id, name=name,
                        kind=kind, **fields)
@@ -238,6 +273,7 @@ async def program_votes(
     return votes
 
 
-__all__ = ["MAX_OUTPUT_CHARS", "RUN_TIMEOUT_S", "Gate", "Params", "ProgramVote", "arithmetic_steps",
+__all__ = ["MAX_OUTPUT_CHARS", "RUN_TIMEOUT_S", "Gate", "Params", "ProgramVote",
+           "answer_substitution", "arithmetic_steps",
            "claim_location", "claims_messages", "code_block", "executed_claims",
            "program_messages", "program_votes", "split_steps"]
