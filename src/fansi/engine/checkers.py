@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from fansi.checks import CheckPool, equivalent, normalize
+from fansi.engine.checked import VOTES
 from fansi.errors import BackendError
 from fansi.records import Candidate, CheckResult, Problem
 
@@ -72,7 +73,10 @@ def checker_name(checker: Checker) -> str:
 async def run_checks(
     checkers: Sequence[Checker], problem: Problem, candidate: Candidate, **context: Any
 ) -> list[CheckResult]:
-    """Run each checker on one candidate; those that cannot judge are left out.
+    """Run each checker on one candidate, in order; those that cannot judge are
+    left out. After a decisive failure (a failed check that is not a vote) the
+    rest are skipped: the candidate is refuted whatever they find, and a later
+    checker may cost a model call.
 
     A model call that fails inside a checker (``BackendError``) counts as
     "cannot judge": a flaky server must not sink a run. Whatever a model
@@ -87,6 +91,8 @@ async def run_checks(
             result = None
         if result is not None:
             found.append(result)
+            if not result.passed and result.kind not in VOTES:
+                break
     return found
 
 
