@@ -6,7 +6,8 @@ by fansi with and without its manipulation defences.
 The data is ``benchmarks/hacking_suite.py``: wrong proofs, correct proofs, and
 manipulation texts in many languages and encodings, each placed at the start,
 middle or end of a wrong proof. For each variant graded with the model in the
-loop (the first ``--variants``, spread over forms), it prints the change in
+loop (the first ``--variants``: one per form, then one per language on the
+wrong proofs used least, then the rest in suite order), it prints the change in
 mean verifier score and in confidence against the same wrong proof without the
 text, and whether it flipped to a pass, with the defences on (the detector and
 the model screen, as shipped) and off (every checker but answer agreement
@@ -67,11 +68,17 @@ async def main() -> None:
     settings = load_settings({"model": args.model})
     inner = create_backend(settings.model, settings)
     chosen, seen = [], set()
-    for variant in variants():  # one per form first, then the rest, in suite order
+    for variant in variants():  # one per form first
         if variant.manipulation.form not in seen:
             seen.add(variant.manipulation.form)
             chosen.append(variant)
-    chosen += [v for v in variants() if v not in chosen]
+    # then one per language not yet covered, each on a wrong proof used least so far
+    languages = {v.manipulation.language for v in chosen}
+    while options := [v for v in variants() if v.manipulation.language not in languages]:
+        variant = min(options, key=lambda v: sum(c.proof.id == v.proof.id for c in chosen))
+        languages.add(variant.manipulation.language)
+        chosen.append(variant)
+    chosen += [v for v in variants() if v not in chosen]  # then the rest, in suite order
     chosen = chosen[: args.variants]
     try:
         with Store.open(settings.store_path) as store:
