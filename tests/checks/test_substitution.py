@@ -58,3 +58,14 @@ def test_positive_domains_are_sampled_at_positive_values() -> None:
     problem = r"Find all $f: \mathbb{R}^+ \to \mathbb{R}^+$ with $f(x)f(y) = f(xy)$."
     assert check_substitution(problem, r"f(x) = \frac{1}{x}")["held"] == ["f(x) = 1/x"]
     assert check_substitution(problem, "f(x) = x + 1")["refuted"]
+
+
+def test_a_problem_without_latex_is_read_from_such_that_to_for_all() -> None:
+    problem = "Find all functions f: ℝ → ℝ such that f(x)f(y) - f(xy) = x + y for all real x, y."
+    (refuted,) = check_substitution(problem, "f(x) = 1")["refuted"]
+    assert refuted["counterexample"] == "at x = 0, y = 1: f(x)*f(y) - f(x*y) = 0, but x + y = 1"
+    assert check_substitution(problem, "f(x) = x + 1")["held"] == ["f(x) = x + 1"]
+    # The sides differ by a constant: no point is needed to show it.
+    (wrong,) = check_substitution("Find all f: ℕ → ℕ such that f(n + 1) = f(n) + 2.",
+                                  "f(n) = 3n")["refuted"]
+    assert wrong["counterexample"].startswith("everywhere: f(n + 1) = 3*n + 3")

@@ -10,8 +10,9 @@ and both sides' values as the counterexample. This is the check that catches a
 proof whose answer does not satisfy the equation, whatever the proof says.
 
 **What is read.** The equations are the problem's math segments (``\\[...\\]``,
-``$$...$$``, ``$...$``, ``\\(...\\)``) with exactly one ``=`` and an application
-of the function; the function is the letter declared as ``f\\colon`` or ``f :``
+``$$...$$``, ``$...$``, ``\\(...\\)``; in a problem with none, the text from
+"such that" to "for all" or the end of the sentence) with exactly one ``=``
+and an application of the function; the function is the letter declared as ``f\\colon`` or ``f :``
 (else ``f``). The answer is split at "and", "or", commas and semicolons, and
 each piece of the form ``f(x) = expression`` is one stated function. LaTeX is
 turned into plain arithmetic (``\\frac``, ``\\cdot``, ``\\times``, ``^{...}``,
@@ -41,9 +42,12 @@ from typing import Any
 from fansi.checks.pool import register
 
 _SEGMENT = re.compile(r"\\\[(.+?)\\\]|\$\$(.+?)\$\$|\\\((.+?)\\\)|\$(.+?)\$", re.DOTALL)
-_DECLARED = re.compile(r"\b([a-zA-Z])\s*(?:\\colon|:)\s*\\mathbb")
+_SUCH_THAT = re.compile(r"\bsuch that\s+(.+?)(?:\s+(?:for all|for every|for any|holds)\b|"
+                        r"[.;](?:\s|$)|$)", re.IGNORECASE | re.DOTALL)
+_DECLARED = re.compile(r"\b([a-zA-Z])\s*(?:\\colon|:)\s*(?:\\mathbb|[ℝℤℕℚ])")
 _POSITIVE = re.compile(r"\\mathbb\s*\{?\s*[NRZQ]\s*\}?\s*(?:\^\s*\{?\s*\+|_\s*\{?\s*>\s*0)|"
-                       r"\\mathbb\s*\{?\s*N\b|\bpositive\b", re.IGNORECASE)
+                       r"\\mathbb\s*\{?\s*N\b|[ℕ]|[ℝℤℚ]\s*(?:⁺|\^\s*\+|_\s*\{?>\s*0)|"
+                       r"\bpositive\b", re.IGNORECASE)
 _SPLIT = re.compile(r"\\text\s*\{[^{}]*\}|\\quad|\\qquad|\band\b|\bor\b|[,;]", re.IGNORECASE)
 _SPACING = re.compile(r"\\left|\\right|\\[,;:!]|\\ |\\displaystyle|\\big|\\Big")
 _WORD = re.compile(r"[A-Za-z]{2,}")
@@ -127,11 +131,19 @@ def _GLOBALS() -> dict[str, Any]:
             "Symbol": sympy.Symbol}
 
 
+def _segments(problem: str) -> list[str]:
+    """The problem's math segments; for a problem written without LaTeX
+    delimiters, the text after "such that" up to "for all" or the sentence's end."""
+    segments = [next(g for g in m.groups() if g is not None) for m in _SEGMENT.finditer(problem)]
+    if not segments:
+        segments = [m.group(1) for m in _SUCH_THAT.finditer(problem)]
+    return segments
+
+
 def equations(problem: str, function: str) -> list[tuple[Any, Any]]:
     """The problem's equations that apply ``function``, as SymPy (left, right)."""
     found = []
-    for match in _SEGMENT.finditer(problem):
-        segment = next(g for g in match.groups() if g is not None)
+    for segment in _segments(problem):
         if segment.count("=") != 1 or re.search(r"[<>]|\\[lgn]eq?\b|\\ne", segment):
             continue
         if not re.search(rf"(?<![A-Za-z\\]){function}\s*\(", segment):
@@ -242,11 +254,12 @@ def _describe(written: tuple[Any, Any], sides: tuple[Any, Any], point: dict[Any,
     import sympy
 
     where = ", ".join(f"{name} = {value}" for name, value in sorted(point.items(), key=str))
+    where = f"at {where}" if where else "everywhere"
     if constants:
         where += "; " + ", ".join(f"{c} = {v}" for c, v in zip(constants, constant_values,
                                                               strict=True))
     left, right = (sympy.simplify(side.subs(point)) for side in sides)
-    return f"at {where}: {written[0]} = {left}, but {written[1]} = {right}"
+    return f"{where}: {written[0]} = {left}, but {written[1]} = {right}"
 
 
 __all__ = ["check_substitution", "equations", "plain", "stated_functions"]
