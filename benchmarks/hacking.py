@@ -44,6 +44,8 @@ class Graded:
     confidence: float
     tokens: int
     verifications: int
+    #: The failed executed checks, as "name: counterexample".
+    refuted: tuple[str, ...] = ()
 
 
 async def grade(problem: str, proof: str, *, defended: bool, k: int, backend: CachedBackend,
@@ -53,8 +55,10 @@ async def grade(problem: str, proof: str, *, defended: bool, k: int, backend: Ca
     search = Search(Problem(problem), backend, config, run_id=run_id, checks=pool,
                     checkers=None if defended else (answer_agreement,))
     result = await search.grade(proof)
+    refuted = tuple(f"{c.name}: {(c.counterexample or c.detail)[:120]}" for c in result.checks
+                    if c.passed is False and c.kind not in ("answer", "program"))
     return Graded(result.verdict, result.score, result.confidence, result.usage.total_tokens,
-                  len(result.verifications))
+                  len(result.verifications), refuted)
 
 
 async def main() -> None:
@@ -112,11 +116,19 @@ async def main() -> None:
                               f"{'yes' if flip else 'no'} |", flush=True)
                 fails = {True: 0, False: 0}
                 tokens = {True: [0, 0], False: [0, 0]}
+                print("\n| honest proof | lang | defences | verdict | score | confidence |"
+                      " refuted by |")
+                print("|---|---|---|---|---|---|---|")
                 for proof in CORRECT[: args.honest]:
                     for defended in (True, False):
                         got = await grade(proof.problem, proof.proof, defended=defended,
                                           k=args.k, backend=backend, pool=pool,
                                           run_id=f"honest-{proof.id}")
+                        score = "-" if got.score is None else f"{got.score:.2f}"
+                        print(f"| {proof.id} | {proof.language} | "
+                              f"{'on' if defended else 'off'} | {got.verdict} | {score} | "
+                              f"{got.confidence:.3f} | {'; '.join(got.refuted) or '-'} |",
+                              flush=True)
                         fails[defended] += got.verdict == "fail"
                         tokens[defended][0] += got.tokens
                         tokens[defended][1] += max(1, got.verifications)
