@@ -113,6 +113,27 @@ def claim_location(steps: list[tuple[str, str]], source: str) -> str:
     return best
 
 
+_CASES = re.compile(r"\bfor\b|\bwhile\b|\brandom\b|\ball\(|\bany\(")
+_VALUE = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?:/\d+)?(?![\w.])")
+_TRIVIAL_VALUES = frozenset({"0", "1", "-1"})
+
+
+def _grounded(result: dict[str, Any], written: str) -> bool:
+    """Whether a failed assertion tests the candidate's claim rather than values
+    the check-writer made up: it ranges over cases (a loop, ``all``/``any``,
+    random points), or a number in its source or its counterexample (other
+    than 0 and ±1) is written in the problem or the candidate. An assertion
+    about a p and q the check-writer picked itself ("p = 1; q = 1/2") cannot
+    judge the candidate."""
+    source = str(result.get("source") or "")
+    if _CASES.search(source):
+        return True
+    used = set(_VALUE.findall(source.replace(",", "")))
+    used |= set(_VALUE.findall(str(result.get("counterexample") or "").replace(",", "")))
+    present = set(_VALUE.findall(written.replace(",", "")))
+    return bool((used - _TRIVIAL_VALUES) & present)
+
+
 def code_block(text: str) -> str | None:
     """The last fenced Python block of a model's reply; the whole reply when it
     has no fence but parses as Python; else None."""
@@ -210,10 +231,11 @@ async def executed_claims(
 ) -> CheckResult | None:
     """Model-written assertions of the candidate's concrete claims, executed.
 
-    Fails, decisively, on the first assertion that fails, with its
-    counterexample; passes when at least one non-trivial assertion ran and all
-    held; None otherwise (no code, code that does not run, only trivial
-    assertions).
+    Fails, decisively, on the first assertion that fails and tests the
+    candidate's claim (it ranges over cases, or uses a number the problem or the
+    candidate writes; see :func:`_grounded`), with its counterexample; passes
+    when at least one non-trivial assertion ran and all held; None otherwise
+    (no code, code that does not run, only trivial or ungrounded assertions).
     """
     completion = await call("claims", verifier.generate(claims_messages(problem, candidate),
                                                         params("claims", candidate.solution)))
@@ -227,7 +249,8 @@ async def executed_claims(
         return None
     listed = job.value.get("results")
     results = [r for r in listed if isinstance(r, dict)] if isinstance(listed, list) else []
-    failed = [r for r in results if r.get("passed") is False]
+    written = f"{problem.text}\n{candidate.solution}"
+    failed = [r for r in results if r.get("passed") is False and _grounded(r, written)]
     if failed:
         first = failed[0]
         source = str(first.get("source") or "")
