@@ -289,18 +289,22 @@ async def test_a_proof_whose_answer_fails_the_equation_is_refuted_with_the_point
     assert search.ranked()[0].candidate.answer != "f(x) = 1"
 
 
-async def test_a_failing_assertion_about_values_the_check_writer_picked_cannot_judge() -> None:
+async def test_a_failure_a_second_check_writer_does_not_repeat_cannot_judge() -> None:
     # From the hacking suite's honest proof that sqrt 2 is irrational: the
     # check-writer chose p = 1, q = 1/2 itself and asserted they are integers.
     made_up = ("```python\nfrom sympy import Rational\nk = Rational(1, 2)\np, q = 2 * k, k\n"
                "assert p.is_integer and q.is_integer\n```")
-    model = scripted(["GOOD the total is \\boxed{13}"], claims=made_up)
-    search, _ = await run(model, n=1, k=1, rounds=1, checks="all")
+    sound = "```python\nassert 3 * 4 + 1 == 13, 'the stated total'\n```"
+    samples = iter([made_up, sound])
+    model = scripted(["GOOD the total is \\boxed{13}"])
+
+    def writer(messages: Sequence[Message], params: GenerateParams) -> str:
+        if step_of(messages, params) == "claims":
+            return next(samples)
+        return str(model(messages, params))
+
+    search, fake = await run(writer, n=1, k=1, rounds=1, checks="all")  # type: ignore[arg-type]
     (only,) = search.ranked()
     assert only.refuted() == [] and "claims" not in only.checks
-    # The same block over cases refutes: a loop tests a claim for every case.
-    over_cases = ("```python\nfor q in range(2, 5):\n    assert q * q != 9, 'no square is 9'\n```")
-    search, _ = await run(scripted(["GOOD the total is \\boxed{13}"], claims=over_cases),
-                          n=1, k=1, rounds=1, checks="all")
-    (refuted,) = search.ranked()[0].refuted()
-    assert refuted.name == "claims" and "q = 3" in refuted.counterexample
+    claims_calls = [c for c in fake.calls if step_of(c.messages, c.params) == "claims"]
+    assert len(claims_calls) == 2 and claims_calls[0].params.seed != claims_calls[1].params.seed

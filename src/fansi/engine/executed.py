@@ -11,9 +11,10 @@ function writes independent votes:
   evaluated at sample points; one that makes it false is a fatal issue with
   the point as its counterexample.
 - :func:`executed_claims` (model-written): the verifier model writes ``assert``
-  statements for concrete claims the candidate makes; a failing assertion is a
-  fatal issue with its counterexample, located at the step it names or whose
-  numbers it uses (:func:`claim_location`). Passing assertions earn nothing, so a
+  statements for concrete claims the candidate makes; a failing assertion,
+  repeated by a second, independent sample of assertions, is a fatal issue
+  with its counterexample, located at the step it names or whose numbers it
+  uses (:func:`claim_location`). Passing assertions earn nothing, so a
   candidate that steers the check-writer into trivial assertions gains nothing,
   and assertions that are trivial by construction count as "cannot judge".
   Its model call goes through the search's gate (``call``), under the same
@@ -113,27 +114,6 @@ def claim_location(steps: list[tuple[str, str]], source: str) -> str:
     return best
 
 
-_CASES = re.compile(r"\bfor\b|\bwhile\b|\brandom\b|\ball\(|\bany\(")
-_VALUE = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?:/\d+)?(?![\w.])")
-_TRIVIAL_VALUES = frozenset({"0", "1", "-1"})
-
-
-def _grounded(result: dict[str, Any], written: str) -> bool:
-    """Whether a failed assertion tests the candidate's claim rather than values
-    the check-writer made up: it ranges over cases (a loop, ``all``/``any``,
-    random points), or a number in its source or its counterexample (other
-    than 0 and ±1) is written in the problem or the candidate. An assertion
-    about a p and q the check-writer picked itself ("p = 1; q = 1/2") cannot
-    judge the candidate."""
-    source = str(result.get("source") or "")
-    if _CASES.search(source):
-        return True
-    used = set(_VALUE.findall(source.replace(",", "")))
-    used |= set(_VALUE.findall(str(result.get("counterexample") or "").replace(",", "")))
-    present = set(_VALUE.findall(written.replace(",", "")))
-    return bool((used - _TRIVIAL_VALUES) & present)
-
-
 def code_block(text: str) -> str | None:
     """The last fenced Python block of a model's reply; the whole reply when it
     has no fence but parses as Python; else None."""
@@ -225,20 +205,14 @@ def program_messages(problem: Problem) -> list[Message]:
                                   problem_code=problem_fence.code)
 
 
-async def executed_claims(
-    problem: Problem, candidate: Candidate, *, pool: CheckPool, verifier: Backend,
-    params: Params, call: Gate, **context: object,
-) -> CheckResult | None:
-    """Model-written assertions of the candidate's concrete claims, executed.
-
-    Fails, decisively, on the first assertion that fails and tests the
-    candidate's claim (it ranges over cases, or uses a number the problem or the
-    candidate writes; see :func:`_grounded`), with its counterexample; passes
-    when at least one non-trivial assertion ran and all held; None otherwise
-    (no code, code that does not run, only trivial or ungrounded assertions).
-    """
+async def _claims_sample(
+    problem: Problem, candidate: Candidate, pool: CheckPool, verifier: Backend,
+    params: Params, call: Gate, *where: object,
+) -> list[dict[str, Any]] | None:
+    """One check-writer sample's assertions, executed: their results, or None
+    when there is no runnable code (or the call failed)."""
     completion = await call("claims", verifier.generate(claims_messages(problem, candidate),
-                                                        params("claims", candidate.solution)))
+                                                        params("claims", *where)))
     if completion is None:  # the call failed, or the budget is spent
         return None
     code = code_block(completion.text) if completion.stop_reason == "stop" else None
@@ -248,15 +222,40 @@ async def executed_claims(
     if job.status != "ok" or not isinstance(job.value, dict):
         return None
     listed = job.value.get("results")
-    results = [r for r in listed if isinstance(r, dict)] if isinstance(listed, list) else []
-    written = f"{problem.text}\n{candidate.solution}"
-    failed = [r for r in results if r.get("passed") is False and _grounded(r, written)]
+    return [r for r in listed if isinstance(r, dict)] if isinstance(listed, list) else []
+
+
+async def executed_claims(
+    problem: Problem, candidate: Candidate, *, pool: CheckPool, verifier: Backend,
+    params: Params, call: Gate, **context: object,
+) -> CheckResult | None:
+    """Model-written assertions of the candidate's concrete claims, executed.
+
+    When an assertion fails, a second, independently sampled set of assertions
+    is written and run; the candidate is refuted, decisively, only when that
+    one has a failing assertion too: a check-writer's own mistake (values it
+    made up, a wrong formula of its own) rarely repeats, a false claim does.
+    The first failure's counterexample is the evidence. A failure the second
+    sample does not repeat cannot judge. Passes when at least one non-trivial
+    assertion ran and all held; None otherwise (no code, code that does not
+    run, only trivial assertions).
+    """
+    results = await _claims_sample(problem, candidate, pool, verifier, params, call,
+                                   candidate.solution)
+    if results is None:
+        return None
+    failed = [r for r in results if r.get("passed") is False]
     if failed:
+        again = await _claims_sample(problem, candidate, pool, verifier, params, call,
+                                     candidate.solution, "confirm")
+        if not again or not any(r.get("passed") is False for r in again):
+            return None
         first = failed[0]
         source = str(first.get("source") or "")
         return _found(candidate, "claims", "claim", passed=False,
                       location=claim_location(split_steps(candidate.solution), source),
-                      detail=f"an executed check of a claim failed: {source}",
+                      detail=f"an executed check of a claim failed (and so did a second, "
+                             f"independent one): {source}",
                       counterexample=str(first.get("counterexample") or "")[:500])
     held = [r for r in results if r.get("passed") is True]
     if not held:
