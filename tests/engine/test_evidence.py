@@ -308,3 +308,13 @@ async def test_a_failure_a_second_check_writer_does_not_repeat_cannot_judge() ->
     assert only.refuted() == [] and "claims" not in only.checks
     claims_calls = [c for c in fake.calls if step_of(c.messages, c.params) == "claims"]
     assert len(claims_calls) == 2 and claims_calls[0].params.seed != claims_calls[1].params.seed
+
+
+async def test_a_brute_force_counterexample_refutes_without_a_second_sample() -> None:
+    over_cases = ("```python\nfor n in range(45):\n"
+                  "    assert all((n*n + n + 41) % d for d in range(2, n*n + n + 41)), n\n```")
+    search, fake = await run(scripted(["GOOD the total is \\boxed{13}"], claims=over_cases),
+                             n=1, k=1, rounds=1, checks="all")
+    (refuted,) = search.ranked()[0].refuted()
+    assert refuted.name == "claims" and "n = 40" in refuted.counterexample
+    assert [step_of(c.messages, c.params) for c in fake.calls].count("claims") == 1

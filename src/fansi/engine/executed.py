@@ -11,10 +11,10 @@ function writes independent votes:
   evaluated at sample points; one that makes it false is a fatal issue with
   the point as its counterexample.
 - :func:`executed_claims` (model-written): the verifier model writes ``assert``
-  statements for concrete claims the candidate makes; a failing assertion,
-  repeated by a second, independent sample of assertions, is a fatal issue
-  with its counterexample, located at the step it names or whose numbers it
-  uses (:func:`claim_location`). Passing assertions earn nothing, so a
+  statements for concrete claims the candidate makes; a failing assertion
+  over cases (brute force), or one a second, independent sample of
+  assertions repeats, is a fatal issue with its counterexample, located at
+  the step it names or whose numbers it uses (:func:`claim_location`). Passing assertions earn nothing, so a
   candidate that steers the check-writer into trivial assertions gains nothing,
   and assertions that are trivial by construction count as "cannot judge".
   Its model call goes through the search's gate (``call``), under the same
@@ -205,6 +205,9 @@ def program_messages(problem: Problem) -> list[Message]:
                                   problem_code=problem_fence.code)
 
 
+_CASES = re.compile(r"\bfor\b|\bwhile\b|\ball\(|\bany\(")
+
+
 async def _claims_sample(
     problem: Problem, candidate: Candidate, pool: CheckPool, verifier: Backend,
     params: Params, call: Gate, *where: object,
@@ -231,12 +234,14 @@ async def executed_claims(
 ) -> CheckResult | None:
     """Model-written assertions of the candidate's concrete claims, executed.
 
-    When an assertion fails, a second, independently sampled set of assertions
-    is written and run; the candidate is refuted, decisively, only when that
-    one has a failing assertion too: a check-writer's own mistake (values it
-    made up, a wrong formula of its own) rarely repeats, a false claim does.
-    The first failure's counterexample is the evidence. A failure the second
-    sample does not repeat cannot judge. Passes when at least one non-trivial
+    A failing assertion that ranges over cases (a loop, ``all``/``any``: the
+    claim checked by brute force) refutes the candidate, decisively, with the
+    case that breaks it. A failing assertion at points the check-writer chose
+    refutes only when a second, independently sampled set of assertions has a
+    failing assertion too: a check-writer's own mistake (values it made up, a
+    wrong formula of its own) rarely repeats, a false claim does. A failure the
+    second sample does not repeat cannot judge. The counterexample is the
+    evidence. Passes when at least one non-trivial
     assertion ran and all held; None otherwise (no code, code that does not
     run, only trivial assertions).
     """
@@ -245,12 +250,14 @@ async def executed_claims(
     if results is None:
         return None
     failed = [r for r in results if r.get("passed") is False]
-    if failed:
+    over_cases = [r for r in failed if _CASES.search(str(r.get("source") or ""))]
+    if failed and not over_cases:
         again = await _claims_sample(problem, candidate, pool, verifier, params, call,
                                      candidate.solution, "confirm")
         if not again or not any(r.get("passed") is False for r in again):
             return None
-        first = failed[0]
+    if failed:
+        first = (over_cases or failed)[0]
         source = str(first.get("source") or "")
         return _found(candidate, "claims", "claim", passed=False,
                       location=claim_location(split_steps(candidate.solution), source),
