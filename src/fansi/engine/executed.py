@@ -14,9 +14,10 @@ function writes independent votes:
   statements for concrete claims the candidate makes; a failing assertion
   over cases (brute force), or one a second, independent sample of
   assertions repeats, is a fatal issue with its counterexample, located at
-  the step it names or whose numbers it uses (:func:`claim_location`). Passing assertions earn nothing, so a
-  candidate that steers the check-writer into trivial assertions gains nothing,
-  and assertions that are trivial by construction count as "cannot judge".
+  the step it names or whose numbers it uses (:func:`claim_location`).
+  Passing assertions earn nothing, so a candidate that steers the check-writer
+  into trivial assertions gains nothing, and assertions that are trivial by
+  construction count as "cannot judge".
   Its model call goes through the search's gate (``call``), under the same
   budget and concurrency limits as every other call.
 - :func:`program_votes` (model-written): programs written from the problem
