@@ -18,14 +18,13 @@ def zero_at_samples(sympy: types.ModuleType, difference: Any) -> bool:
     """Whether ``difference`` is 0 at sampled values of its free symbols (at
     least three points evaluated, none of them nonzero)."""
     symbols = sorted(difference.free_symbols, key=str)
+    allowed = [[v for v in _SAMPLES if _allowed(symbol, v)] for symbol in symbols]
+    if not all(allowed):
+        return False
     evaluated = 0
     for shift in range(len(_SAMPLES)):
-        point = {}
-        for place, symbol in enumerate(symbols):
-            allowed = [v for v in _SAMPLES if _allowed(symbol, v)]
-            if not allowed:
-                return False
-            point[symbol] = allowed[(shift + place) % len(allowed)]
+        point = {symbol: values[(shift + place) % len(values)]
+                 for place, (symbol, values) in enumerate(zip(symbols, allowed, strict=True))}
         value = difference.subs(point)
         if value.free_symbols or value.has(sympy.nan, sympy.zoo):
             continue
