@@ -118,7 +118,10 @@ def test_gsm8k_on_smollm2(tmp_path: Path, model_home: Path, answers_file: Path) 
     assert code == 0, err
     rows = read_rows(out)
     assert len(rows) == 3
-    assert all(int(str(r["fresh_calls"])) >= 2 for r in rows)  # a candidate and a verdict
+    for r in rows:
+        # A candidate and a verdict, unless an executed check refuted the candidate first.
+        calls = int(str(r["fresh_calls"]))
+        assert calls >= 2 or (calls == 1 and r["fansi_verdict"] == "fail"), r
     assert all(int(str(r["completion_tokens"])) > 0 for r in rows)
     assert all(r["vote_n"] == 1 and r["single_tokens"] == r["vote_tokens"] for r in rows)
     summary = json.loads((out / "summary.json").read_text())
