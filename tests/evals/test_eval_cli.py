@@ -48,6 +48,29 @@ def test_gsm8k_on_the_fake_spec(tmp_path: Path, answers_file: Path) -> None:
     assert code == 0 and "3 already done" in stderr and "[1/3]" not in stderr
 
 
+def test_report_only_reports_the_items_done_and_calls_nothing(tmp_path: Path,
+                                                            answers_file: Path) -> None:
+    out = tmp_path / "partial"
+    base = ["eval", "gsm8k", "--model", "fake", "--data", str(answers_file), "--out", str(out)]
+    code, _, err = run(*base, "--report-only")
+    assert code == 2 and "holds no eval" in err and not out.exists()
+    code, _, err = run(*base, "--limit", "3", "-q")
+    assert code == 0, err
+    results = out / "results.jsonl"
+    kept = results.read_text().splitlines()
+    results.write_text("\n".join(kept[:2]) + "\n")  # as if the run had been stopped
+    (out / "report.md").unlink()
+    code, stdout, err = run(*base, "--limit", "3", "--report-only")
+    assert code == 0, err
+    assert "2 already done" in err and "reporting on those only" in err and "[" not in err
+    assert "wrote" in stdout
+    assert len(read_rows(out)) == 2  # nothing ran
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["items"] == 2
+    assert "| partial | only 2 of the 3 items planned are done (--report-only) |" in (
+        out / "report.md").read_text()
+
+
 def test_processbench_on_the_fake_spec(tmp_path: Path, steps_file: Path) -> None:
     out = tmp_path / "pb"
     code, _, stderr = run("eval", "processbench", "--model", "fake", "--data", str(steps_file),

@@ -71,6 +71,10 @@ def _task_options(kind: str, fn: F) -> F:
         click.option("--concurrency", "-c", type=click.IntRange(min=1),
                      help="Items at once [1 for local models, FANSI_CONCURRENCY for servers]."),
         click.option("--quiet", "-q", is_flag=True, help="No progress on standard error."),
+        click.option("--report-only", is_flag=True,
+                     help="Make no model call: write the report on the items already done "
+                          "in --out (the same options as the run), marked partial when some "
+                          "are missing. Safe while that run goes on."),
         click.option("--ray", "ray", is_flag=False, flag_value="local", default=None,
                      metavar="[ADDRESS]",
                      help="Run the items on a Ray cluster (auto, HOST:PORT); with no "
@@ -135,6 +139,7 @@ def _run(task: str, flags: dict[str, Any]) -> None:
         subset=flags.pop("subset", "all"),
         human_grades=flags.pop("human_grades", None),
         save_calibration=flags.pop("save_calibration", False),
+        report_only=flags.pop("report_only"),
     )
     settings = settings_from(**flags)
 

@@ -123,13 +123,23 @@ async def run_eval(
     manifest = {"task": task.name, "model": model, "data_digest": data.path_digest(path),
                 "settings": wanted, "vote_n": options.vote_n,
                 "schedules": list(options.schedules), "scale_n": list(options.scale_n)}
+    if options.report_only and not (options.out / "eval.json").is_file():
+        raise InputError(f"{options.out} holds no eval to report on",
+                         hint="Give the --out of a run (started without --report-only).")
     results = ResultsFile(options.out, manifest)
     rows = results.rows()
     todo = [item for item in items if item.id not in rows]
     if on_note is not None:
         on_note(f"{task.name}: {len(items)} item(s) of {available}, "
-                f"{len(items) - len(todo)} already done in {results.path}")
-    if todo:
+                f"{len(items) - len(todo)} already done in {results.path}"
+                + ("; reporting on those only" if options.report_only else ""))
+    if options.report_only:
+        if len(todo) == len(items):
+            raise InputError(f"no item of this eval is done in {results.path}: nothing to "
+                             "report (run it without --report-only first)")
+        # A partial report covers the items done; the header says how many were planned.
+        items = [item for item in items if item.id in rows]
+    elif todo:
         inner = backend if backend is not None else _create(settings)
         try:
             with Store.open(settings.store_path) as store:
@@ -149,6 +159,7 @@ async def run_eval(
         "task": task.name, "title": task.title, "model": model, "checksum": checksum,
         "fansi_version": __version__, "git_commit": git_commit(), "data": str(path),
         "data_digest": manifest["data_digest"], "items": len(items), "available": available,
+        "planned": len(items) + len(todo) if options.report_only else len(items),
         "seed": config.seed, "strata": task.strata,
         "settings": {**wanted, "n": config.n, "k": config.k, "m": config.m,
                      "rounds": config.rounds, "temperature": config.temperature,
@@ -278,7 +289,7 @@ def _calibrate(summary: Summary, task: Task, kind: ConfidenceKind,
         options.out / "reliability.png",
         {"raw": reliability(raw, truth), "calibrated": reliability(mapped, truth)},
         title=f"{task.title}: reliability (held rows)"))
-    if options.save_calibration:
+    if options.save_calibration and not options.report_only:
         calibration.save_rows(model, kind, task.name, dev, settings.home,
                               settings={k: v for k, v in settings.model_dump(mode="json").items()
                                         if k not in RESULT_NEUTRAL},

@@ -103,6 +103,9 @@ def render(header: Mapping[str, Any], summary: Summary, totals: Mapping[str, Num
                               for k in ("tokens", "calls", "seconds"))),
         ("finished", header["finished_at"]),
     ]
+    if header.get("planned", header["items"]) > header["items"]:
+        facts.insert(6, ("partial", f"only {header['items']} of the {header['planned']} items "
+                                    "planned are done (--report-only)"))
     facts += [(k, str(v)) for k, v in header.get("options", {}).items()]
     lines += ["| setting | value |", "|---|---|"] + [f"| {k} | {v} |" for k, v in facts]
     for table in summary.tables:

@@ -52,6 +52,8 @@ class EvalOptions:
         subset: ProofBench only: ``basic``, ``advanced`` or ``all`` problems.
         human_grades: ProofBench only: a CSV or JSONL file of id, grade.
         save_calibration: Store the fitted calibration map in FANSI_HOME.
+        report_only: Make no model call: report on the items already done in
+            ``out`` (a partial report when some are missing).
     """
 
     task: str
@@ -65,6 +67,7 @@ class EvalOptions:
     subset: Literal["all", "basic", "advanced"] = "all"
     human_grades: Path | None = None
     save_calibration: bool = True
+    report_only: bool = False
 
 
 @dataclass(frozen=True)

@@ -55,7 +55,11 @@ class Tactic:
         return f"{self.script}."
 
 
-_ARITH = "lia || nia || lra || nra"
+#: The decision procedures for arithmetic every proof's imports provide, in the
+#: order they are tried; the portfolio chains them and the prover's closer
+#: (:data:`fansi.formal.prover.CLOSER`) tries them on every open goal.
+ARITH_DECIDERS: tuple[str, ...] = ("lia", "nia", "lra", "nra")
+_ARITH = " || ".join(ARITH_DECIDERS)
 
 #: The portfolio, cheapest and most often useful first.
 PORTFOLIO: tuple[Tactic, ...] = (

@@ -37,7 +37,13 @@ from fansi.formal.kernel import (
     goals_before,
     proof_imports,
 )
-from fansi.formal.portfolio import PORTFOLIO, PortfolioResult, Tactic, run_portfolio
+from fansi.formal.portfolio import (
+    ARITH_DECIDERS,
+    PORTFOLIO,
+    PortfolioResult,
+    Tactic,
+    run_portfolio,
+)
 from fansi.formal.results import (
     FormalEvent,
     FormalEventHandler,
@@ -327,8 +333,7 @@ async def _check(theorem: Theorem, completion: Completion, attempt: int, repair:
 #: applied to every open goal. Only tactics of the imports every proof gets
 #: (:data:`~fansi.formal.kernel.STANDARD_IMPORTS`): a tactic the context lacks
 #: (``field`` without ``Reals``) would fail the whole sentence when parsed.
-CLOSER = ("all: first [timeout 3 lia | timeout 3 lra | timeout 3 nia | timeout 3 nra "
-          "| easy]")
+CLOSER = "all: first [" + " | ".join(f"timeout 3 {t}" for t in ARITH_DECIDERS) + " | easy]"
 _BULLET = re.compile(r"^[-+*]+\s*")
 
 
