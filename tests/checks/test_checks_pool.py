@@ -287,3 +287,51 @@ async def test_a_garbled_reply_is_an_error_and_retires_the_worker(pool: CheckPoo
     after = await pool.run(pid)
     assert after.status == "ok"
     assert after.value != first.value
+
+
+# --- untrusted jobs get a worker of their own --------------------------------------
+
+
+@register("tests.untrusted_pid", untrusted=True)
+def untrusted_pid() -> int:
+    return os.getpid()
+
+
+def patch_builtins() -> int:
+    """What model-written code could do to a reused worker: make every later
+    ``abs`` lie. Returns the worker's pid."""
+    import builtins
+
+    builtins.abs = lambda x: 0  # type: ignore[assignment]
+    return os.getpid()
+
+
+@register("tests.untrusted_patch", untrusted=True)
+def untrusted_patch() -> int:
+    return patch_builtins()
+
+
+def absolute(x: int) -> int:
+    return abs(x)
+
+
+async def test_an_untrusted_job_retires_its_worker_and_a_trusted_one_does_not(
+        pool: CheckPool) -> None:
+    first = await pool.run(pid)
+    assert (await pool.run(pid)).value == first.value  # trusted jobs reuse the worker
+    ran = await pool.run("tests.untrusted_pid")
+    assert ran.status == "ok" and ran.value == first.value  # it may take a used worker...
+    after = await pool.run(pid)
+    assert after.value != ran.value  # ...but none after it runs there
+    assert _gone(int(str(ran.value)))
+    assert (await pool.run(pid)).value == after.value  # the fresh worker is reused
+
+
+async def test_what_untrusted_code_changes_does_not_reach_the_next_job(pool: CheckPool) -> None:
+    patched = await pool.run("tests.untrusted_patch")
+    assert patched.status == "ok"
+    assert (await pool.run(absolute, -3)).value == 3
+    # The same code run as a trusted job poisons its worker for the next one:
+    # the reason model-written code is registered as untrusted.
+    await pool.run(patch_builtins)
+    assert (await pool.run(absolute, -3)).value == 0

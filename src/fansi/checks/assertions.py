@@ -11,7 +11,8 @@ The code runs in the worker's own interpreter, with fresh globals, its output
 discarded and whatever it raises turned into data; the pool supplies the
 sandbox and the timeout. The code shares the worker's process, so it could
 tamper with the tracker that judges it: the results are the word of the code
-that ran, no more.
+that ran, no more. The job is registered as ``untrusted``: it is the last job
+its worker runs.
 
 **Which assertions count.** The block is split into its top-level statements,
 run one at a time in order. A statement is a *claim* when it contains an
@@ -147,7 +148,7 @@ class _Tracker:
         self.ran, self.failure, self.close_call, self.symbolic = set(), None, False, False
 
 
-@register("programs.assertions")
+@register("programs.assertions", untrusted=True)
 def run_assertions(code: str) -> dict[str, Any]:
     """Run a block of model-written assertions, each a claim, and judge each one.
 

@@ -55,7 +55,9 @@ allowed; it may list other processes in ``/proc``); the total size and number
 of files in scratch; ``RLIMIT_NPROC`` (root ignores it; seccomp stops forks
 instead). And a job shares its process with the worker's reply pipe: a check's
 verdict on code that it runs in its own process is only as trustworthy as
-that code, which can forge the reply.
+that code, which can forge the reply. A job registered as ``untrusted`` (model-
+written code, or model text a parser evaluates) is the last job its worker
+runs: what it changes in its process dies with it.
 
 A layer that this kernel or container refuses (no user namespaces, no Landlock,
 an architecture without a syscall table) is skipped, never faked: the worker
@@ -109,6 +111,8 @@ _START_TIMEOUT_S = 60.0
 _LOG_TAIL_BYTES = 800
 
 _REGISTRY: dict[str, str] = {}
+#: The references of jobs registered as ``untrusted``: their worker runs one job.
+_UNTRUSTED: set[str] = set()
 
 _log = logging.getLogger(__name__)
 
@@ -130,11 +134,15 @@ class JobResult:
     detail: str = ""
 
 
-def register(name: str) -> Callable[[F], F]:
+def register(name: str, *, untrusted: bool = False) -> Callable[[F], F]:
     """Register a module-level function under a short name for ``CheckPool.run``.
 
     Args:
         name: The name jobs use, for example ``"answers.equivalent"``.
+        untrusted: The job runs code (or evaluates text) a model wrote. Its
+            worker is retired after the job, so nothing that code changed in
+            its process (patched builtins, a replaced judge, threads left
+            running) reaches a later job; the next job gets a fresh worker.
 
     Returns:
         A decorator that registers the function and returns it unchanged.
@@ -149,6 +157,8 @@ def register(name: str) -> Callable[[F], F]:
         ref = _reference(fn)
         if _REGISTRY.setdefault(name, ref) != ref:
             raise ValueError(f"check {name!r} is already registered as {_REGISTRY[name]}")
+        if untrusted:
+            _UNTRUSTED.add(ref)
         return fn
 
     return decorator
@@ -229,13 +239,15 @@ class CheckPool:
         """
         if timeout_s <= 0:
             raise ValueError("timeout_s must be positive")
-        request = _encode_request(_resolve(fn), list(args), timeout_s)
+        ref = _resolve(fn)
+        request = _encode_request(ref, list(args), timeout_s)
         if self._closed:
             raise CheckError("the CheckPool is closed")
         job = _Job()
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self._executor, self._work, job, request, timeout_s)
+            return await loop.run_in_executor(self._executor, self._work, job, request,
+                                              timeout_s, ref in _UNTRUSTED)
         except asyncio.CancelledError:
             job.cancel()
             raise
@@ -290,8 +302,9 @@ class CheckPool:
     ) -> None:
         self.close()
 
-    def _work(self, job: _Job, request: bytes, timeout_s: float) -> JobResult:
-        """Run one job on an executor thread; each thread holds one slot at a time."""
+    def _work(self, job: _Job, request: bytes, timeout_s: float, untrusted: bool) -> JobResult:
+        """Run one job on an executor thread; each thread holds one slot at a time.
+        The worker is retired after an ``untrusted`` job, whatever its result."""
         slot = self._slots.get()
         try:
             worker = slot = slot or self._spawn()
@@ -302,7 +315,7 @@ class CheckPool:
                 result, healthy = JobResult("error", None, "cancelled"), False
             elif self._closed and result.status == "error":
                 result = JobResult("error", None, "the pool was closed")
-            if not healthy:
+            if not healthy or untrusted:
                 self._retire(worker)
                 slot = None
             return result

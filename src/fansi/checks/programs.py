@@ -11,9 +11,10 @@ captured (the worker's fd 1 is its log) and capped, stderr discarded, and
 whatever it raises turned into data. The pool supplies the sandbox (no network,
 writes only to scratch, memory, CPU and wall clock), and its timeout is the only
 one: a program that hangs comes back from the pool as ``"timeout"``. The code
-shares the worker's process, so it could tamper with the worker or forge its
-own reply (the pool's docstring says so): a check must treat these results as
-the word of the code it ran, no more.
+shares the worker's process, so it could forge its own reply (the pool's
+docstring says so): a check must treat these results as the word of the code
+it ran, no more. Both jobs are registered as ``untrusted``, so the worker is
+retired after each: nothing the code changes reaches another candidate's check.
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ class _Capture(io.StringIO):
         return super().write(text)
 
 
-@register("programs.run")
+@register("programs.run", untrusted=True)
 def run_program(code: str, max_output_chars: int) -> dict[str, str | bool | None]:
     """Run a model-written program that prints a final answer.
 

@@ -21,7 +21,9 @@ else with a backslash, any word of three or more letters other than ``sqrt``,
 a two-letter English word, and any character outside arithmetic makes that
 segment unread, never a failure.
 The text is parsed with SymPy's ``parse_expr`` with every single letter bound to
-a symbol (so no name reaches Python's builtins), inside the sandboxed worker.
+a symbol (so no name reaches Python's builtins), inside the sandboxed worker;
+the job is registered as ``untrusted`` (``parse_expr`` evaluates what it
+parses), so it is the last job its worker runs.
 
 **Where it is evaluated.** Variables range over small integers (positive ones
 when the domain is N, Z+ or R+, or the problem says "positive"); for a
@@ -198,7 +200,7 @@ def _first_failure(residual: Any, variables: list[Any], values: tuple[int, ...]
     return None
 
 
-@register("substitution.check")
+@register("substitution.check", untrusted=True)
 def check_substitution(problem: str, answer: str) -> dict[str, Any]:
     """Substitute each function the answer states into each equation of the problem.
 
