@@ -14,7 +14,8 @@ not exceptions. Only failures raise, and every failure is a ``FansiError``::
     │   ├── BackendTimeout       no answer in time              (retried)
     │   ├── BackendRateLimited   HTTP 429                       (retried)
     │   ├── BackendServerError   HTTP 5xx                       (retried)
-    │   └── BackendRequestError  HTTP 4xx other than 429        (not retried)
+    │   ├── BackendRequestError  HTTP 4xx other than 429        (not retried)
+    │   └── BudgetSpent          the time budget ran out during a call (not retried)
     ├── StoreError               the SQLite store cannot be used
     ├── CheckError               the check pool cannot run a job (infrastructure)
     └── ExtraNotInstalled        an optional extra (local, serve, learn, ray) is missing
@@ -87,6 +88,14 @@ class BackendServerError(BackendError):
 
 class BackendRequestError(BackendError):
     hint = "The server rejected the request; check the model name, key and parameters."
+
+
+class BudgetSpent(BackendError):
+    """A call cut off because the run's time budget ran out while it was in
+    flight. It is a ``BackendError`` so that every place that survives a failed
+    call survives this one; a search never raises it: it stops for the budget."""
+
+    hint = "Raise --budget-seconds, or lower --max-tokens so that one call fits in it."
 
 
 class StoreError(FansiError):

@@ -252,6 +252,33 @@ async def test_budget_in_seconds_stops_the_run() -> None:
     assert result.rounds < 50
 
 
+async def test_a_call_that_outruns_the_time_budget_is_cut_off() -> None:
+    import asyncio
+
+    from fansi.backends.fake import FakeBackend
+
+    # Every reply would take an hour; the budget is a fifth of a second.
+    model = Model(solutions=["GOOD \\boxed{4}"])
+    stuck = FakeBackend(model, latency_s=3600.0)
+    events: list[Event] = []
+    result = await asyncio.wait_for(
+        run_search(PROBLEM, stuck, SearchConfig(n=2, k=1, rounds=1, budget=Budget(seconds=0.2)),
+                   run_id="stuck", on_event=events.append),
+        timeout=120)  # a guard against a hang, not a speed assertion
+    assert result.stop_reason == "budget"
+    assert result.best is None and result.calls == 0 and result.failed_calls == 0
+    cut = [e for e in events if e.kind == "call_failed"]
+    assert len(cut) == 2 and all("time budget of 0.2 s" in e.data["error"] for e in cut)
+
+
+async def test_a_backend_that_is_down_still_raises_under_a_time_budget() -> None:
+    from fansi.errors import BackendError
+
+    model = Model(solutions=["GOOD \\boxed{4}"], fail_every=1)
+    with pytest.raises(BackendError):
+        await run(model, n=2, k=1, rounds=1, budget=Budget(seconds=600))
+
+
 async def test_ties_are_broken_by_candidate_id_not_completion_order() -> None:
     model = Model(solutions=["MINOR a \\boxed{1}", "MINOR b \\boxed{2}"])
     s = Search(PROBLEM, backend(model), SearchConfig(n=2, k=1, rounds=1, meta_check=False),

@@ -123,6 +123,25 @@ async def test_the_budget_stops_the_search(coq: Coq) -> None:
 
 
 @pytest.mark.formal
+async def test_a_reply_that_outruns_the_time_budget_is_cut_off(coq: Coq) -> None:
+    import asyncio
+
+    from fansi.records import Budget
+
+    backend = FakeBackend([RIGHT], latency_s=3600.0)
+    events: list[FormalEvent] = []
+    # 10 s leaves the statement check time to finish, so the call does start.
+    result = await asyncio.wait_for(
+        prove_theorem(LISTS, backend, attempts=2, repairs=1, max_tokens=64, temperature=0.0,
+                      seed=0, tactics=(), budget=Budget(seconds=10), coq=coq,
+                      on_event=events.append),
+        timeout=300)  # a guard against a hang, not a speed assertion
+    assert [e.kind for e in events] == ["attempt_started", "search_finished"]
+    assert result.stopped == "budget" and not result.found
+    assert result.calls == 0 and result.attempts == ()
+
+
+@pytest.mark.formal
 async def test_an_invalid_statement_costs_no_model_call(coq: Coq) -> None:
     theorem = parse_file("Theorem t : forall n : nat, n = true.\nProof.\n").theorems[0]
     backend = FakeBackend(["never asked"])

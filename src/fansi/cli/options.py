@@ -69,7 +69,9 @@ def search_options(fn: F) -> F:
         checks_option,
         click.option("--budget-tokens", type=int, help="Stop after this many tokens."),
         click.option("--budget-calls", type=int, help="Stop after this many model calls."),
-        click.option("--budget-seconds", type=float, help="Stop after this many seconds."),
+        click.option("--budget-seconds", type=float,
+                     help="Stop after this many seconds; a model call still running then "
+                          "is cancelled."),
     ])
 
 

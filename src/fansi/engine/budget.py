@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 from collections.abc import Sequence
@@ -9,6 +10,7 @@ from dataclasses import dataclass, field, replace
 
 from fansi.backends import Backend, TokenCallback, Wrapper
 from fansi.config import Checks, Effort, Schedule, Settings, WriterPrompt, default
+from fansi.errors import BudgetSpent
 from fansi.records import Budget, Completion, GenerateParams, Message, Usage
 
 #: effort -> (n candidates, k verifications, m refined per round, rounds)
@@ -128,6 +130,12 @@ class Meter:
     def seconds(self) -> float:
         return time.monotonic() - self.started
 
+    def seconds_left(self) -> float | None:
+        """Seconds until the time budget runs out (never below 0); None without one."""
+        if self.budget.seconds is None:
+            return None
+        return max(0.0, self.budget.seconds - self.seconds)
+
     def exhausted(self) -> str | None:
         """Which cap is spent ("tokens", "calls", "seconds"), or None."""
         b = self.budget
@@ -147,7 +155,13 @@ class Meter:
 
 
 class MeteredBackend(Wrapper):
-    """Wraps a backend and feeds every completion to a :class:`Meter`."""
+    """Wraps a backend and feeds every completion to a :class:`Meter`.
+
+    With a time budget, a call still running when it runs out is cancelled
+    (an in-process model frees its slot) and raises :class:`BudgetSpent`, so
+    ``--budget-seconds`` bounds the run even when one reply is long. The tokens
+    a cancelled call had produced are not counted: no completion came back.
+    """
 
     def __init__(self, inner: Backend, meter: Meter) -> None:
         super().__init__(inner)
@@ -159,8 +173,19 @@ class MeteredBackend(Wrapper):
         params: GenerateParams,
         on_token: TokenCallback | None = None,
     ) -> Completion:
+        left = self.meter.seconds_left()
+        call = self.inner.generate(messages, params, on_token)
         try:
-            completion = await self.inner.generate(messages, params, on_token)
+            if left is None:
+                completion = await call
+            else:
+                try:
+                    completion = await asyncio.wait_for(call, timeout=left)
+                except TimeoutError:
+                    raise BudgetSpent(f"the time budget of {self.meter.budget.seconds:g} s "
+                                      "ran out during the call") from None
+        except BudgetSpent:
+            raise
         except Exception:
             self.meter.failed_calls += 1
             raise

@@ -47,7 +47,7 @@ from fansi.engine.checklist import MODEL_CHECKERS, checkers_for
 from fansi.engine.confidence import confidence
 from fansi.engine.events import Event, EventHandler, EventKind
 from fansi.engine.executed import ProgramVote, program_votes
-from fansi.errors import BackendError
+from fansi.errors import BackendError, BudgetSpent
 from fansi.parse import COPIED, final_answer
 from fansi.records import (
     Candidate,
@@ -218,7 +218,8 @@ class Search:
         # Each candidate is verified as soon as it is written, so a batching
         # backend reads verification prompts while other candidates are written.
         fresh = await self._gather([self._then_verify(self._write(i)) for i in range(config.n)])
-        if not fresh and self._last_error is not None:
+        if (not fresh and self._last_error is not None
+                and not isinstance(self._last_error, BudgetSpent)):
             # Not one candidate could be written: the backend is down, not flaky.
             raise self._last_error
         await self._program_votes()
@@ -229,7 +230,7 @@ class Search:
             self._emit("round_finished", candidates=len(self._pool),
                        best_score=ranked[0].score if ranked else None)
             if not ranked:
-                stop = "no_candidates"
+                stop = "budget" if self._meter.exhausted() else "no_candidates"
                 break
             if self._passes(ranked[0]):
                 stop = "accepted"

@@ -214,7 +214,8 @@ async def prove_theorem(
         on_event: Called with a :class:`FormalEvent` as the search goes.
         sketch: An informal proof to show the model, if any.
         tactics: The portfolio to try first (empty: skip it).
-        budget: Caps on tokens, calls and seconds; checked before each call.
+        budget: Caps on tokens, calls and seconds, checked before each call; a
+            reply still coming when the seconds run out is cancelled.
         limits: Limits for each Coq program run.
         coq: The Coq to use; None finds it on PATH.
 
@@ -277,9 +278,15 @@ async def prove_theorem(
             emit("attempt_started", index=(attempt, repair))
             call_seed = derive_seed(seed, theorem, attempt, repair)
             began = time.perf_counter()
-            completion = await backend.generate(
+            call = backend.generate(
                 messages, GenerateParams(max_tokens=max_tokens, temperature=temperature,
                                          seed=call_seed))
+            left = _seconds_left(budget, time.perf_counter() - start)
+            try:
+                completion = await (call if left is None else asyncio.wait_for(call, left))
+            except TimeoutError:
+                # The reply outran the time budget: cancelled, and nothing to check.
+                return finish("budget", portfolio)
             calls += 1
             usage = usage + completion.usage
             record = await _check(theorem, completion, attempt, repair, call_seed, began,
@@ -367,6 +374,12 @@ def closed_prefix(proof: str, offset: int | None) -> str | None:
     if not kept:
         return None
     return "\n".join(kept) + f"\n{CLOSER}."
+
+
+def _seconds_left(budget: Budget | None, seconds: float) -> float | None:
+    if budget is None or budget.seconds is None:
+        return None
+    return max(0.0, budget.seconds - seconds)
 
 
 def _spent(budget: Budget | None, usage: Usage, calls: int, seconds: float) -> bool:
