@@ -191,6 +191,18 @@ def test_eta_ignores_items_the_cache_answered() -> None:
     assert eta.done == 2 and eta.computed == 1
 
 
+def test_eta_divides_an_items_time_by_the_items_run_at_once() -> None:
+    # Four at once, each taking 100 s: the first lands after 100 s with 7 left,
+    # which take 7 * 100 / 4 s more, not 7 * 100 s.
+    eta = Eta(total=8, done=0, started=time.monotonic() - 100.0, width=4)
+    left = eta.step(fresh=True, seconds=100.0)
+    assert left is not None and 170.0 <= left <= 180.0
+    # A width of one is the plain elapsed rate, whatever the item reports.
+    solo = Eta(total=3, done=0, started=time.monotonic() - 10.0)
+    left = solo.step(fresh=True, seconds=30.0)
+    assert left is not None and 19.0 <= left <= 25.0
+
+
 def test_calibration_pools_the_rows_of_every_task_and_kind(tmp_path: Path) -> None:
     calibration.save_rows("m", "solve", "gsm8k", [(0.2, False), (0.9, True)], tmp_path,
                           settings={})

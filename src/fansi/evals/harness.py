@@ -185,7 +185,7 @@ async def _run_items(env: Env, task: Task, run_item: ItemRunner, todo: Sequence[
     limit = env.options.concurrency or (
         env.settings.concurrency if env.backend.max_concurrency > 1 else 1)
     gate = asyncio.Semaphore(limit)
-    eta = Eta(total=total, done=total - len(todo))
+    eta = Eta(total=total, done=total - len(todo), width=limit)
 
     async def one(item: data.Item) -> None:
         async with gate:
@@ -197,7 +197,7 @@ async def _run_items(env: Env, task: Task, run_item: ItemRunner, todo: Sequence[
                         "peak_rss_mb": peak_rss_mb()})
             results.append(row)
             rows[item.id] = row
-            left = eta.step(fresh=bool(fresh))
+            left = eta.step(fresh=bool(fresh), seconds=row["wall_s"])
             if on_item is not None:
                 on_item(ItemReport(eta.done, total, item.id, _describe(task.kind, row),
                                    row["tokens"], row["wall_s"], left))

@@ -277,22 +277,38 @@ class ItemReport:
 class Eta:
     """Estimates the time left from the items computed so far: rows reused from
     ``results.jsonl`` and items whose every call the cache answered take no time
-    and would make the estimate far too short, so they are not counted."""
+    and would make the estimate far too short, so they are not counted.
+
+    With ``width`` items run at once, an item's own wall time divided by the
+    width is the time each one adds; elapsed time over items computed would
+    read ``width`` times too long while the first items are still running.
+    """
 
     total: int
     done: int
     started: float = field(default_factory=time.monotonic)
     computed: int = 0
+    width: int = 1
+    #: Wall seconds of the computed items that reported theirs.
+    item_seconds: float = 0.0
+    timed: int = 0
 
-    def step(self, fresh: bool = True) -> float | None:
-        """One more item finished; ``fresh`` when it made at least one model call.
-        None while no item has been computed yet (nothing to estimate from)."""
+    def step(self, fresh: bool = True, seconds: float | None = None) -> float | None:
+        """One more item finished; ``fresh`` when it made at least one model call,
+        ``seconds`` its own wall time. None while no item has been computed yet
+        (nothing to estimate from)."""
         self.done += 1
         self.computed += fresh
+        if fresh and seconds is not None:
+            self.item_seconds += seconds
+            self.timed += 1
         if not self.computed:
             return None
         left = self.total - self.done
-        return (time.monotonic() - self.started) / self.computed * left
+        each = (time.monotonic() - self.started) / self.computed
+        if self.timed:
+            each = min(each, self.item_seconds / self.timed / max(1, self.width))
+        return each * left
 
 
 def peak_rss_mb() -> float:
