@@ -56,6 +56,19 @@ def test_a_decisive_failed_check_removes_a_cluster() -> None:
     assert evidence.vote_weight(ranked[-1]) == 0.0
 
 
+def test_where_most_candidates_state_an_answer_one_that_states_none_goes_last() -> None:
+    # A value question: the unanswered candidate's clean verdicts do not put it
+    # above a stated answer, unless every stated answer was refuted.
+    pool = [checked("a", None, None, 1.0, 1.0, 1.0), checked("b", "4", 0, 1.0, 0.0)]
+    assert [c.candidate.id for c in evidence.rank(pool)] == ["b", "a"]
+    refuted = [checked("a", None, None, 1.0), checked("b", "4", 0, 1.0, refuted=True)]
+    assert evidence.rank(refuted)[0].candidate.id == "a"
+    # A proof: most candidates state no answer, so the verdicts decide.
+    proof = [checked("a", None, None, 1.0, 1.0), checked("b", None, None, 1.0),
+             checked("c", "QED", 0, 0.0)]
+    assert [c.candidate.id for c in evidence.rank(proof)] == ["a", "b", "c"]
+
+
 def test_ties_are_deterministic() -> None:
     pool = [checked("b", "2", 1, 1.0), checked("a", "1", 0, 1.0)]
     assert [c.candidate.id for c in evidence.rank(pool)] == ["a", "b"]

@@ -24,9 +24,14 @@ it (weighted as the pool's mean candidate). The heaviest cluster wins, and its
 best candidate by :func:`score` is selected. With a constant P(pass) every
 candidate weighs the same, so the vote returns the plurality answer of the n
 candidates: an uninformative verifier cannot do worse than majority voting.
-Candidates without an answer stand alone, each weighing its own vote weight;
-at equal weight a cluster with an answer goes first. Ties go to the larger
-cluster, then to the cluster whose first candidate id comes first.
+Candidates without an answer stand alone, each weighing its own vote weight.
+When at least half of the candidates state an answer, the problem asks for
+one, and a candidate that states none has not done what it asks: every answer
+cluster with any weight goes before it, whatever its verdicts (a majority
+vote, likewise, counts only stated answers). Otherwise, as in a proof, the
+weights decide, and at equal weight a cluster with an answer goes first. Ties
+go to the larger cluster, then to the cluster whose first candidate id comes
+first.
 """
 
 from __future__ import annotations
@@ -144,10 +149,12 @@ def clusters(pool: Sequence[Checked], program_clusters: Sequence[int | None] = (
         weight = sum(vote_weight(m) for m in members) + votes * mean
         found.append(Cluster(key, tuple(members), votes, weight))
     found += [Cluster(None, (c,), 0, vote_weight(c)) for c in alone]
+    asks_answer = bool(by_id) and 2 * (len(by_id) - len(alone)) >= len(by_id)
 
-    def order(cluster: Cluster) -> tuple[float, int, int, str]:
+    def order(cluster: Cluster) -> tuple[int, float, int, int, str]:
         size = len(cluster.members) + cluster.program_votes
-        return (-round(cluster.weight, 9), -size, 0 if cluster.answered else 1,
+        first = 0 if not asks_answer or (cluster.answered and cluster.weight > 0) else 1
+        return (first, -round(cluster.weight, 9), -size, 0 if cluster.answered else 1,
                 cluster.members[0].candidate.id)
 
     return sorted(found, key=order)
